@@ -1,0 +1,54 @@
+"""Diagnostics of a batch of projections: which pairs are positives, negatives, and secretly
+same-class negatives (false negatives), and how well the contrastive task itself is solved."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .losses._common import check_views, negative_mask, positive_index
+
+
+def pair_similarities(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Cosine similarities of every anchor of ``[z1; z2]`` to its positive and its negatives,
+    the negatives split by whether they share the anchor's class (labels used for analysis only).
+
+    Returns ``{"positive": (2B,), "negative, other class": (n,), "negative, same class": (m,)}``.
+    """
+    batch = check_views(z1, z2)
+    if labels.shape != (batch,):
+        raise ValueError(f"labels must have shape ({batch},), got {tuple(labels.shape)}")
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    sim = z @ z.T  # (2B, 2B)
+    y = torch.cat([labels, labels]).to(sim.device)
+    neg = negative_mask(batch, sim.device)
+    same = y[:, None] == y[None, :]
+    rows = torch.arange(2 * batch, device=sim.device)
+    return {
+        "positive": sim[rows, positive_index(batch, sim.device)],
+        "negative, other class": sim[neg & ~same],
+        "negative, same class": sim[neg & same],
+    }
+
+
+def same_class_negative_share(labels: torch.Tensor) -> float:
+    """Share of the in-batch negatives (over all ``2B`` anchors) that have the anchor's class.
+
+    Anchor of image ``a`` has ``2B - 2`` negatives, ``2·(n_{y_a} - 1)`` of them same-class, where
+    ``n_c`` counts class ``c`` in the batch. For labels drawn uniformly from ``C`` classes the
+    expectation is exactly ``1/C``.
+    """
+    batch = len(labels)
+    if batch < 2:
+        raise ValueError(f"labels must hold at least 2 images, got {batch}")
+    counts = torch.bincount(labels)
+    same = 2 * (counts[labels] - 1)  # same-class negatives of each image's two anchors
+    return (same.sum() * 2 / (2 * batch * (2 * batch - 2))).item()
+
+
+def contrast_accuracy(z1: torch.Tensor, z2: torch.Tensor) -> float:
+    """Share of anchors whose most similar other row is their positive (MoCo's free sanity metric:
+    the contrastive task as a (2B-1)-way classification)."""
+    batch = check_views(z1, z2)
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    sim = (z @ z.T).fill_diagonal_(float("-inf"))
+    return (sim.argmax(1) == positive_index(batch, sim.device)).float().mean().item()

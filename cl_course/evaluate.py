@@ -1,0 +1,129 @@
+"""Evaluation of frozen representations: weighted kNN, a linear probe, alignment and uniformity."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@torch.no_grad()
+def embed(
+    encoder: nn.Module,
+    images: torch.Tensor,
+    preprocess: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int = 1024,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Representations ``(N, F)`` (float32, on the CPU) of uint8 images ``(N, C, H, W)``.
+
+    ``preprocess`` turns a uint8 batch into network input (``views.plain``). The encoder is put in
+    eval mode for the pass and restored afterwards.
+    """
+    device = torch.device(device) if device is not None else next(encoder.parameters()).device
+    was_training = encoder.training
+    encoder.eval()
+    out = []
+    use_amp = device.type == "cuda"
+    for start in range(0, len(images), batch_size):
+        x = preprocess(images[start : start + batch_size].to(device, non_blocking=True))
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            out.append(encoder(x).float().cpu())
+    encoder.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def knn_predict(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    num_classes: int,
+    k: int = 200,
+    temperature: float = 0.1,
+    chunk: int = 1024,
+) -> torch.Tensor:
+    """Weighted k-nearest-neighbour class scores ``(M, num_classes)``.
+
+    The protocol of the kNN monitor in the HCL/DCL authors' code (after Wu et al. 2018): cosine
+    similarities to the training bank, the ``k`` most similar neighbours each vote for its class
+    with weight ``exp(s / temperature)``.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    bank = F.normalize(train_features.float(), dim=1)
+    k = min(k, len(bank))
+    scores = []
+    for start in range(0, len(test_features), chunk):
+        q = F.normalize(test_features[start : start + chunk].float(), dim=1)
+        sim, idx = (q @ bank.T).topk(k, dim=1)  # (m, k)
+        weight = (sim / temperature).exp()
+        votes = torch.zeros(len(q), num_classes)
+        votes.scatter_add_(1, train_labels[idx], weight)
+        scores.append(votes)
+    return torch.cat(scores)
+
+
+def knn_top1(train_features, train_labels, test_features, test_labels, num_classes, k=200, temperature=0.1) -> float:
+    """Top-1 accuracy of :func:`knn_predict`."""
+    scores = knn_predict(train_features, train_labels, test_features, num_classes, k, temperature)
+    return (scores.argmax(1) == test_labels).float().mean().item()
+
+
+def linear_probe(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    num_classes: int,
+    epochs: int = 100,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-4,
+    batch_size: int = 1024,
+    seed: int = 0,
+) -> dict:
+    """Train a linear classifier on frozen, standardised features; return train and test top-1.
+
+    Adam with a cosine schedule on mini-batches of the precomputed features: seconds on a CPU.
+    Returns ``{"train_top1", "test_top1", "predictions"}``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    mean, std = train_features.mean(0), train_features.std(0).clamp_min(1e-6)
+    xtr, xte = (train_features - mean) / std, (test_features - mean) / std
+    torch.manual_seed(seed)
+    clf = nn.Linear(xtr.shape[1], num_classes)
+    opt = torch.optim.Adam(clf.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * ((len(xtr) + batch_size - 1) // batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for _ in range(epochs):
+        perm = torch.randperm(len(xtr), generator=gen)
+        for start in range(0, len(xtr), batch_size):
+            idx = perm[start : start + batch_size]
+            loss = F.cross_entropy(clf(xtr[idx]), train_labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    with torch.no_grad():
+        train_acc = (clf(xtr).argmax(1) == train_labels).float().mean().item()
+        pred = clf(xte).argmax(1)
+    return {"train_top1": train_acc, "test_top1": (pred == test_labels).float().mean().item(), "predictions": pred}
+
+
+def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> float:
+    """Wang & Isola (ICML 2020): ``E ||f(x) - f(x+)||^alpha`` over positive pairs of normalised rows
+    (lower is better)."""
+    z1, z2 = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
+    return (z1 - z2).norm(dim=1).pow(alpha).mean().item()
+
+
+def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
+    """Wang & Isola (ICML 2020): ``log E exp(-t ||f(x) - f(y)||^2)`` over distinct pairs of normalised
+    rows (lower is more uniform)."""
+    z = F.normalize(z.float(), dim=1)
+    sq = torch.pdist(z).pow(2)
+    return (torch.logsumexp(-t * sq, dim=0) - torch.log(torch.tensor(float(len(sq))))).item()

@@ -1,0 +1,11 @@
+"""The course's contrastive losses, one module per paper; all share the convention of DESIGN §6.
+
+``z1``, ``z2`` are ``(B, D)`` projections of two views of the same ``B`` images; rows are
+L2-normalised inside each function; the ``2B`` anchors are the rows of ``[z1; z2]``; row ``i``
+and row ``(i + B) mod 2B`` are positives; each loss is the mean over the ``2B`` anchors.
+
+Taught in: ``nt_xent`` — notebook 01.
+"""
+from .nt_xent import nt_xent
+
+__all__ = ["nt_xent"]

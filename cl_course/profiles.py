@@ -1,0 +1,111 @@
+"""Profiles (sizes for ci / cpu / gpu) and the resolution and checking of a notebook's parameters.
+
+A notebook's parameters cell holds its knobs with ``None`` meaning "the profile's value"; any
+explicit value overrides the profile (DESIGN §4). :func:`resolve` returns the complete
+configuration or raises :class:`ConfigError` saying what to change.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+from .data import DATASETS
+
+PROFILE_NAMES = ("ci", "cpu", "gpu", "auto")
+
+# Every size knob a notebook may override, with its value per profile.
+PROFILES: dict[str, dict] = {
+    # scikit-learn digits (ships with the package): seconds, a smoke test of the whole notebook.
+    "ci": dict(
+        dataset="digits", n_train=None, n_test=None, encoder="small_cnn", width=16, stages=2,
+        stem_stride=1, image_size=16, crop_scale=0.3, epochs=4, batch_size=128, lr=3e-3,
+        weight_decay=1e-4, optimizer="adamw", warmup_epochs=0.5, temperature=0.5,
+        sweep_epochs=2, knn_k=50, monitor_bank=None, monitor_queries=None, probe_epochs=30,
+    ),
+    # CIFAR-10 on a 2-core laptop CPU: a ~600k-parameter CNN, minutes.
+    "cpu": dict(
+        dataset="cifar10", n_train=None, n_test=None, encoder="small_cnn", width=64, stages=3,
+        stem_stride=2, image_size=32, crop_scale=0.2, epochs=6, batch_size=512, lr=2e-3,
+        weight_decay=1e-4, optimizer="adamw", warmup_epochs=0.5, temperature=0.2,
+        sweep_epochs=1, knn_k=200, monitor_bank=10000, monitor_queries=2000, probe_epochs=30,
+    ),
+    # CIFAR-10, ResNet-18 on one GPU: the real run (recipe of the HCL/DCL authors' code).
+    "gpu": dict(
+        dataset="cifar10", n_train=None, n_test=None, encoder="resnet18", width=64, stages=3,
+        stem_stride=2, image_size=32, crop_scale=0.08, epochs=100, batch_size=512, lr=1e-3,
+        weight_decay=1e-6, optimizer="adamw", warmup_epochs=1.0, temperature=0.5,
+        sweep_epochs=20, knn_k=200, monitor_bank=None, monitor_queries=None, probe_epochs=100,
+    ),
+}
+
+# Where a value has a range, the check and the message.
+_POSITIVE_INT = ("epochs", "width", "stages", "stem_stride", "image_size", "sweep_epochs", "knn_k", "probe_epochs")
+
+
+class ConfigError(ValueError):
+    """A parameter is unknown or out of range; the message says what to change."""
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check(cfg: dict) -> None:
+    """Raise :class:`ConfigError` for the first parameter out of range."""
+    def bad(name, need):
+        raise ConfigError(f"{name}={cfg[name]!r} is invalid: {need}. Change it in the parameters cell (or -p {name} ...).")
+
+    if cfg["dataset"] not in DATASETS:
+        bad("dataset", f"choose one of {', '.join(DATASETS)}")
+    if not (isinstance(cfg["batch_size"], int) and cfg["batch_size"] >= 2):
+        bad("batch_size", "it must be an integer >= 2, since every anchor needs at least one negative")
+    if not (_is_number(cfg["temperature"]) and cfg["temperature"] > 0):
+        bad("temperature", "it must be a number > 0 (0.1 to 1 is the usual range)")
+    if not (_is_number(cfg["lr"]) and cfg["lr"] > 0):
+        bad("lr", "it must be a number > 0")
+    if not (_is_number(cfg["weight_decay"]) and cfg["weight_decay"] >= 0):
+        bad("weight_decay", "it must be a number >= 0")
+    if not (_is_number(cfg["crop_scale"]) and 0 < cfg["crop_scale"] <= 1):
+        bad("crop_scale", "it is the smallest crop's share of the image area, in (0, 1]")
+    if not (_is_number(cfg["warmup_epochs"]) and cfg["warmup_epochs"] >= 0):
+        bad("warmup_epochs", "it must be a number >= 0")
+    for name in _POSITIVE_INT:
+        if not (isinstance(cfg[name], int) and not isinstance(cfg[name], bool) and cfg[name] >= 1):
+            bad(name, "it must be an integer >= 1")
+    for name in ("n_train", "n_test", "monitor_bank", "monitor_queries"):
+        v = cfg[name]
+        if v is not None and not (isinstance(v, int) and v >= 1):
+            bad(name, "it must be None (all) or an integer >= 1")
+    if cfg["n_train"] is not None and cfg["n_train"] < cfg["batch_size"]:
+        bad("n_train", f"it must be at least batch_size ({cfg['batch_size']})")
+    if cfg["optimizer"] not in ("adamw", "sgd"):
+        bad("optimizer", "choose 'adamw' or 'sgd'")
+    if cfg["encoder"] not in ("small_cnn", "resnet18"):
+        bad("encoder", "choose 'small_cnn' or 'resnet18'")
+
+
+def requested_profile(profile: str | None) -> str:
+    """``profile`` if given, else ``$CL_COURSE_PROFILE``, else ``"auto"``; checked."""
+    name = profile if profile is not None else os.environ.get("CL_COURSE_PROFILE", "auto")
+    if name not in PROFILE_NAMES:
+        raise ConfigError(
+            f"unknown profile {name!r}: choose one of {', '.join(PROFILE_NAMES)} "
+            "('ci' for a seconds-long check, 'cpu' for a laptop, 'gpu' for the full run, 'auto' to pick)")
+    return name
+
+
+def resolve(profile: str, overrides: dict | None = None) -> dict:
+    """The profile's values with every non-``None`` override applied, checked.
+
+    ``profile`` must already be concrete (``ci``, ``cpu`` or ``gpu``).
+    """
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    cfg = dict(PROFILES[profile])
+    for key, value in (overrides or {}).items():
+        if key not in cfg:
+            raise ConfigError(f"unknown parameter {key!r}: the known ones are {', '.join(sorted(cfg))}")
+        if value is not None:
+            cfg[key] = value
+    check(cfg)
+    return cfg

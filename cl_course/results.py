@@ -1,0 +1,68 @@
+"""The results contract: read the notebooks' JSON files of a run folder and tabulate their metrics."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+HEADLINE = ("knn_top1", "linear_top1", "detection_precision", "detection_recall",
+            "worst_group_acc", "bias_conflicting_acc")
+
+
+def read_results(run_dir: str | Path) -> list[dict]:
+    """Every ``*.json`` record in ``run_dir``, sorted by notebook."""
+    records = []
+    for path in sorted(Path(run_dir).glob("*.json")):
+        record = json.loads(path.read_text())
+        if isinstance(record, dict) and "notebook" in record and "metrics" in record:
+            records.append(record)
+    return records
+
+
+def summary_rows(records: list[dict]) -> list[dict]:
+    """One row per notebook (its headline metrics) and one per named variant."""
+    rows = []
+    for r in records:
+        base = {"notebook": r["notebook"], "variant": "", "profile": r.get("profile", ""),
+                "dataset": r.get("dataset", ""), "seed": r.get("seed", ""),
+                "wall_time_s": r.get("wall_time_s", "")}
+        rows.append({**base, **{k: v for k, v in r["metrics"].items() if _scalar(v)}})
+        for name, metrics in (r.get("variants") or {}).items():
+            rows.append({**base, "variant": name, "wall_time_s": "",
+                         **{k: v for k, v in metrics.items() if _scalar(v)}})
+    return rows
+
+
+def _scalar(v) -> bool:
+    return isinstance(v, (int, float, str)) and not isinstance(v, bool)
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    fixed = ["notebook", "variant", "profile", "dataset", "seed", "wall_time_s"]
+    metrics = sorted({k for r in rows for k in r} - set(fixed), key=lambda k: (k not in HEADLINE, HEADLINE.index(k) if k in HEADLINE else 0, k))
+    return fixed + metrics
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def write_summary(run_dir: str | Path, failures: dict[str, str] | None = None) -> str:
+    """Write ``summary.csv`` and ``summary.md`` into ``run_dir``; return the markdown table."""
+    run_dir = Path(run_dir)
+    rows = summary_rows(read_results(run_dir))
+    cols = _columns(rows)
+    with open(run_dir / "summary.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=cols)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row.get(c, "") for c in cols})
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in cols) + " |" for row in rows]
+    for nb, why in (failures or {}).items():
+        lines.append(f"\n**FAILED** {nb}: {why}")
+    table = "\n".join(lines) + "\n"
+    (run_dir / "summary.md").write_text(table)
+    return table

@@ -1,0 +1,107 @@
+"""The course runner: execute notebooks with papermill into a run folder and tabulate the results.
+
+    python -m cl_course.run                                  # every notebook, profile auto
+    python -m cl_course.run 01 --profile ci --name smoke     # by number or stem
+    python -m cl_course.run 01 -p temperature 0.2 -p epochs 3 --name t02
+
+Writes ``runs/<name>/``: the executed notebooks, each notebook's JSON, ``summary.csv`` and
+``summary.md``. Exits 1 naming the notebook and cell when one fails (the others still run).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import time
+from pathlib import Path
+
+from .results import write_summary
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+
+
+def parse_value(text: str):
+    """``-p`` values as papermill reads them: numbers, booleans, None, lists; else the string."""
+    aliases = {"true": True, "false": False, "none": None, "null": None}
+    if text.lower() in aliases:
+        return aliases[text.lower()]
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def find_notebooks(selectors: list[str]) -> list[Path]:
+    """Notebooks by number prefix (``01``), stem or path; all of ``notebooks/`` when empty."""
+    available = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if not selectors:
+        return available
+    chosen = []
+    for sel in selectors:
+        path = Path(sel)
+        if path.suffix == ".ipynb" and path.exists():
+            chosen.append(path.resolve())
+            continue
+        matches = [p for p in available if p.stem == sel or p.stem.startswith(sel + "_")]
+        if not matches:
+            names = ", ".join(p.stem for p in available)
+            raise SystemExit(f"no notebook matches {sel!r}; available: {names}")
+        chosen.extend(matches)
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cl_course.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="*", help="numbers (01), stems or paths; default: all")
+    parser.add_argument("--profile", default=None, help="ci | cpu | gpu | auto (default: $CL_COURSE_PROFILE or auto)")
+    parser.add_argument("--name", default=None, help="run folder name under --runs-dir (default: a timestamp)")
+    parser.add_argument("--runs-dir", default=str(REPO / "runs"))
+    parser.add_argument("--data-root", default=None, help="folder with cifar10.npz etc. (default: $CL_COURSE_DATA or data/)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="override a notebook parameter (repeatable)")
+    parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none)")
+    args = parser.parse_args(argv)
+
+    import papermill as pm
+
+    notebooks = find_notebooks(args.notebooks)
+    run_dir = Path(args.runs_dir) / (args.name or time.strftime("%Y%m%d-%H%M%S"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    params = {name: parse_value(value) for name, value in args.parameter}
+    if args.profile is not None:
+        params["profile"] = args.profile
+    if args.data_root is not None:
+        params["data_root"] = str(Path(args.data_root).resolve())
+    params["output_dir"] = str(run_dir.resolve())
+    os.environ["CL_COURSE_QUIET"] = "1"  # one line per epoch instead of progress bars
+
+    failures: dict[str, str] = {}
+    for nb in notebooks:
+        out = run_dir / nb.name
+        print(f"==> {nb.stem}  ({', '.join(f'{k}={v}' for k, v in params.items())})", flush=True)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
+                                cwd=str(nb.parent), progress_bar=False, log_output=False,
+                                execution_timeout=args.timeout)
+            print(f"    done in {time.perf_counter() - t0:.1f} s -> {out}", flush=True)
+        except pm.PapermillExecutionError as exc:
+            where = f"cell {exc.cell_index} (execution count {exc.exec_count})"
+            failures[nb.stem] = f"{where}: {exc.ename}: {exc.evalue}"
+            print(f"FAILED {nb.stem} at {where}: {exc.ename}: {exc.evalue}\n    see {out}", file=sys.stderr, flush=True)
+        except Exception as exc:  # kernel died, timeout, bad notebook
+            failures[nb.stem] = f"{type(exc).__name__}: {exc}"
+            print(f"FAILED {nb.stem}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+    table = write_summary(run_dir, failures)
+    print(f"\nsummary ({run_dir / 'summary.md'}):\n{table}")
+    if failures:
+        print(f"{len(failures)} of {len(notebooks)} notebook(s) failed: {', '.join(failures)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
