@@ -188,11 +188,12 @@ def find_dataset(name: str, root: str | os.PathLike | None = None) -> Path | Non
     return candidate if candidate.is_file() else None
 
 
-def load_dataset(name: str, root: str | os.PathLike | None = None, download: bool = True) -> ImageDataset:
+def load_dataset(name: str, root: str | os.PathLike | None = None, download: bool | None = None) -> ImageDataset:
     """Load a data set by name: ``"cifar10"``, ``"mnist"`` or ``"digits"``.
 
     Real data sets are read from ``<root>/<name>.npz``; when the file is absent and ``download``
-    is true they are downloaded with torchvision into ``root`` and cached there as ``.npz``.
+    is true they are downloaded with torchvision into ``root`` and cached there as ``.npz``
+    (``download=None``: true unless the environment variable ``CL_COURSE_NO_DOWNLOAD`` is set).
     ``root`` defaults to ``$CL_COURSE_DATA``, else the project's ``data/`` folder.
 
     Raises:
@@ -205,6 +206,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
     if name == "digits":
         return load_digits_dataset()
     root = Path(root).expanduser() if root is not None else default_data_root()
+    if download is None:
+        download = not os.environ.get("CL_COURSE_NO_DOWNLOAD")
     path = find_dataset(name, root)
     if path is None:
         reason = "downloading is switched off"

@@ -3,9 +3,8 @@ same-class negatives (false negatives), and how well the contrastive task itself
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from .losses._common import check_views, negative_mask, positive_index
+from .losses._common import check_views, cosine_logits, negative_mask, positive_index
 
 
 def pair_similarities(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -17,8 +16,7 @@ def pair_similarities(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor) 
     batch = check_views(z1, z2)
     if labels.shape != (batch,):
         raise ValueError(f"labels must have shape ({batch},), got {tuple(labels.shape)}")
-    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
-    sim = z @ z.T  # (2B, 2B)
+    sim = cosine_logits(z1, z2, 1.0)  # (2B, 2B) float32 cosines
     y = torch.cat([labels, labels]).to(sim.device)
     neg = negative_mask(batch, sim.device)
     same = y[:, None] == y[None, :]
@@ -49,6 +47,5 @@ def contrast_accuracy(z1: torch.Tensor, z2: torch.Tensor) -> float:
     """Share of anchors whose most similar other row is their positive (MoCo's free sanity metric:
     the contrastive task as a (2B-1)-way classification)."""
     batch = check_views(z1, z2)
-    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
-    sim = (z @ z.T).fill_diagonal_(float("-inf"))
+    sim = cosine_logits(z1, z2, 1.0).fill_diagonal_(float("-inf"))
     return (sim.argmax(1) == positive_index(batch, sim.device)).float().mean().item()

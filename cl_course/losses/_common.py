@@ -41,9 +41,10 @@ def cosine_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tor
 
     The diagonal (an anchor with itself) is left in place; callers mask it.
     """
-    z = torch.cat([z1, z2]).float()  # (2B, D); float32 even under autocast
-    z = F.normalize(z, dim=1)
-    return z @ z.T / temperature  # (2B, 2B)
+    # Autocast would run the matmul in bf16 whatever its inputs; the logits must be float32.
+    with torch.autocast(device_type=z1.device.type, enabled=False):
+        z = F.normalize(torch.cat([z1, z2]).float(), dim=1)  # (2B, D)
+        return z @ z.T / temperature  # (2B, 2B)
 
 
 def positive_index(batch: int, device: torch.device) -> torch.Tensor:

@@ -1,0 +1,125 @@
+"""Batch diagnostics against brute-force counts, and the exercise checkers' three outcomes."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cl_course import exercises
+from cl_course.diagnostics import contrast_accuracy, pair_similarities, same_class_negative_share
+from cl_course.evaluate import alignment, uniformity
+
+
+def brute_force_same_class_share(labels):
+    batch = len(labels)
+    n = 2 * batch
+    same = total = 0
+    for a in range(n):
+        for k in range(n):
+            if k == a or k == (a + batch) % n:  # itself, its positive
+                continue
+            total += 1
+            same += int(labels[a % batch] == labels[k % batch])
+    return same / total
+
+
+@pytest.mark.parametrize("labels", [
+    [0, 1], [0, 0], [0, 0, 0, 1], [2, 0, 2, 1, 2, 0], list(range(7)), [3] * 5,
+])
+def test_same_class_negative_share_matches_a_brute_force_count(labels):
+    labels = torch.tensor(labels)
+    assert same_class_negative_share(labels) == pytest.approx(brute_force_same_class_share(labels.tolist()))
+
+
+def test_same_class_negative_share_matches_brute_force_on_random_batches():
+    gen = torch.Generator().manual_seed(0)
+    for b, c in [(9, 3), (16, 10), (5, 2)]:
+        labels = torch.randint(0, c, (b,), generator=gen)
+        assert same_class_negative_share(labels) == pytest.approx(brute_force_same_class_share(labels.tolist()))
+
+
+@pytest.mark.parametrize("classes", [2, 10])
+def test_same_class_negative_share_averages_one_over_c_for_uniform_labels(classes):
+    gen = torch.Generator().manual_seed(classes)
+    shares = [same_class_negative_share(torch.randint(0, classes, (32,), generator=gen)) for _ in range(2000)]
+    assert sum(shares) / len(shares) == pytest.approx(1 / classes, abs=0.005)
+
+
+def test_same_class_negative_share_rejects_a_single_image():
+    with pytest.raises(ValueError, match=r"labels must hold at least 2 images"):
+        same_class_negative_share(torch.tensor([3]))
+
+
+def test_pair_similarities_group_sizes_and_values():
+    gen = torch.Generator().manual_seed(1)
+    batch = 6
+    z1, z2 = torch.randn(batch, 4, generator=gen), torch.randn(batch, 4, generator=gen)
+    labels = torch.tensor([0, 1, 0, 2, 1, 0])
+    groups = pair_similarities(z1, z2, labels)
+    n = 2 * batch
+    assert groups["positive"].shape == (n,)
+    assert len(groups["negative, other class"]) + len(groups["negative, same class"]) == n * (n - 2)
+    share = brute_force_same_class_share(labels.tolist())
+    assert len(groups["negative, same class"]) == round(share * n * (n - 2))
+    cos = torch.nn.functional.cosine_similarity
+    torch.testing.assert_close(groups["positive"][:batch], cos(z1, z2))
+    torch.testing.assert_close(groups["positive"][batch:], cos(z2, z1))
+    # Same-class negatives, by hand: view pairs (i, j) of different images of one class.
+    z = torch.cat([z1, z2])
+    y = torch.cat([labels, labels])
+    want = sorted(cos(z[a:a + 1], z[k:k + 1]).item() for a in range(n) for k in range(n)
+                  if k != a and k != (a + batch) % n and y[a] == y[k])
+    torch.testing.assert_close(groups["negative, same class"].sort().values, torch.tensor(want))
+
+
+def test_pair_similarities_rejects_labels_of_the_wrong_shape():
+    with pytest.raises(ValueError, match=r"labels must have shape \(4,\)"):
+        pair_similarities(torch.randn(4, 3), torch.randn(4, 3), torch.zeros(5, dtype=torch.long))
+
+
+def test_contrast_accuracy_is_one_for_identical_views_of_orthogonal_rows():
+    z = torch.eye(5, 8)
+    assert contrast_accuracy(z, z.clone()) == 1.0
+
+
+def test_contrast_accuracy_is_zero_when_views_are_paired_with_the_wrong_image():
+    z1 = torch.eye(5, 8)
+    assert contrast_accuracy(z1, z1.roll(1, dims=0)) == 0.0
+
+
+def test_contrast_accuracy_counts_anchors_not_images():
+    # Image 0's views agree; images 1 and 2 have their second views swapped, so each of their four
+    # anchors finds the other image's view (similarity 1) before its own positive (similarity 0).
+    e = torch.eye(4)
+    z1 = torch.stack([e[0], e[1], e[2]])
+    z2 = torch.stack([e[0], e[2], e[1]])
+    assert contrast_accuracy(z1, z2) == pytest.approx(2 / 6)
+
+
+def _not_done(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("checker, reference, wrong", [
+    (exercises.check_same_class_share, same_class_negative_share,
+     lambda labels: 1.0 / (len(torch.unique(labels)))),
+    (exercises.check_alignment, alignment,
+     lambda z1, z2: (z1 - z2).norm(dim=1).pow(2).mean().item()),  # forgot to normalise
+    (exercises.check_uniformity, uniformity,
+     lambda z: torch.log(torch.exp(-2 * torch.pdist(z).pow(2)).mean()).item()),  # forgot to normalise
+])
+def test_exercise_checker_outcomes(checker, reference, wrong, capsys):
+    assert checker(reference) is True
+    assert "correct" in capsys.readouterr().out
+    assert checker(_not_done) is False
+    assert "not attempted yet" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match=r"case \d+ with inputs of shape"):
+        checker(wrong)
+
+
+def test_exercise_checkers_accept_tensor_answers():
+    assert exercises.check_alignment(lambda z1, z2: torch.tensor(alignment(z1, z2))) is True
+
+
+def test_exercise_checker_rejects_an_answer_off_by_a_little():
+    with pytest.raises(AssertionError, match=r"uniformity: case 0"):
+        exercises.check_uniformity(lambda z: uniformity(z) + 1e-2)

@@ -1,0 +1,69 @@
+"""The notebooks as a user runs them: clean on disk, through papermill and the runner, and
+stopping at the set-up cell with a clear message when a parameter or the data is wrong."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cl_course import nbclean, run
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_stored_clean_with_a_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nbclean.problems(nb) == []
+
+
+def test_hygiene_check_flags_outputs_counts_and_missing_parameters_tag():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="1")]
+    nb.cells[0].execution_count = 3
+    found = " ".join(nbclean.problems(nb))
+    assert "outputs" in found and "execution counts" in found and "parameters" in found
+    assert nbclean.problems(nbclean.clean(nb)) == ["has no cell tagged 'parameters'"]
+
+
+def test_course_runner_runs_notebook_01_in_ci_profile_and_writes_json_and_summary(tmp_path):
+    code = run.main(["01", "--profile", "ci", "--name", "smoke", "--runs-dir", str(tmp_path)])
+    assert code == 0
+    out = tmp_path / "smoke"
+    record = json.loads((out / "01_simclr_basics.json").read_text())
+    assert record["profile"] == "ci" and record["dataset"] == "digits"
+    assert 0.2 < record["metrics"]["knn_top1"] <= 1.0  # chance is 0.1
+    for key in ("parameters", "device", "wall_time_s", "variants"):
+        assert key in record
+    assert (out / "01_simclr_basics.ipynb").exists()
+    assert "knn_top1" in (out / "summary.csv").read_text()
+    assert "01_simclr_basics" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "parameters, message",
+    [
+        ({"profile": "laptop"}, "unknown profile 'laptop'"),
+        ({"profile": "ci", "dataset": "imagenet"}, "dataset='imagenet' is invalid"),
+        ({"profile": "ci", "batch_size": 1}, "batch_size=1 is invalid"),
+        ({"profile": "ci", "temperature": 0}, "temperature=0 is invalid"),
+        ({"profile": "cpu", "data_root": "{empty}"}, "CIFAR-10 was not found"),
+    ],
+    ids=["unknown-profile", "unknown-dataset", "batch-size-1", "temperature-0", "data-missing-offline"],
+)
+def test_bad_parameter_stops_notebook_01_at_the_setup_cell_with_a_message(tmp_path, monkeypatch, parameters, message):
+    import papermill as pm
+
+    params = {k: (str(tmp_path / "empty") if v == "{empty}" else v) for k, v in parameters.items()}
+    # No network in CI anyway; make sure a download is not attempted elsewhere either.
+    monkeypatch.setenv("CL_COURSE_NO_DOWNLOAD", "1")
+    nb_path = REPO / "notebooks" / "01_simclr_basics.ipynb"
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(nb_path), str(tmp_path / "out.ipynb"), parameters={**params, "output_dir": str(tmp_path)},
+                            kernel_name="python3", progress_bar=False, cwd=str(nb_path.parent))
+    assert message in err.value.evalue
+    # papermill inserts cells into the saved notebook, so read the failing cell's source from the error.
+    assert "setup(" in err.value.source, "the notebook must stop at its set-up cell, right after the parameters"

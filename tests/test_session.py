@@ -1,0 +1,117 @@
+"""session.setup and Session.finish: profiles, the auto fallback, and the JSON record."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from cl_course import session as session_mod
+from cl_course.data import DataNotFoundError
+from cl_course.profiles import PROFILES, ConfigError
+from cl_course.session import setup
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+
+
+@pytest.fixture
+def empty_root(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    return root
+
+
+def test_ci_profile_needs_no_data_and_finish_writes_the_json_record(empty_root, tmp_path, offline):
+    out = tmp_path / "out"
+    s = setup("01_test", profile="ci", data_root=empty_root, output_dir=out, seed=5,
+              method_params={"variant": "plain"}, epochs=2)
+    assert s.profile == "ci" and s.data.name == "digits" and s.cfg["epochs"] == 2
+    assert offline == []
+    path = s.finish({"knn_top1": torch.tensor(0.75), "curve": [torch.tensor(1.0), 2.0]},
+                    variants={"t=0.2": {"knn_top1": 0.5}})
+    assert path == out / "01_test.json"
+    record = json.loads(path.read_text())
+    for key in ("notebook", "profile", "dataset", "device", "wall_time_s", "parameters", "metrics"):
+        assert key in record, key
+    assert record["notebook"] == "01_test" and record["profile"] == "ci" and record["dataset"] == "digits"
+    assert record["seed"] == 5
+    assert record["device"].startswith(s.device.type)
+    assert isinstance(record["wall_time_s"], (int, float)) and record["wall_time_s"] >= 0
+    assert record["parameters"]["epochs"] == 2
+    assert record["parameters"]["temperature"] == PROFILES["ci"]["temperature"]
+    assert record["parameters"]["variant"] == "plain"
+    assert record["parameters"]["requested_profile"] == "ci"
+    assert record["metrics"] == {"knn_top1": 0.75, "curve": [1.0, 2.0]}
+    assert record["variants"] == {"t=0.2": {"knn_top1": 0.5}}
+    assert record["notes"] == []
+
+
+def test_session_builds_views_and_models_matching_data_and_profile(empty_root, tmp_path):
+    s = setup("nb", profile="ci", data_root=empty_root, output_dir=tmp_path, width=4)
+    views = s.views()
+    assert views.size == s.cfg["image_size"] and views.scale == (s.cfg["crop_scale"], 1.0)
+    assert views.mean == s.data.mean and len(views.std) == s.data.channels
+    m1, m2 = s.model(), s.model()
+    assert m1.feature_dim == 4 * 2 ** (s.cfg["stages"] - 1)
+    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))  # seeded
+    out = m1(views(s.data.x_train[:4], s.generator()))
+    assert out.shape[0] == 4 and torch.isfinite(out).all()
+
+
+def test_auto_profile_with_no_data_falls_back_to_ci_and_records_a_note(empty_root, tmp_path, offline):
+    s = setup("nb", profile="auto", data_root=empty_root, output_dir=tmp_path, epochs=1)
+    assert s.profile == "ci" and s.data.name == "digits"
+    assert s.cfg["epochs"] == 1  # overrides survive the fallback
+    assert len(offline) == 1  # it tried to download once
+    assert len(s.notes) == 1 and "fell back to 'ci'" in s.notes[0]
+    record = json.loads(s.finish({}).read_text())
+    assert record["profile"] == "ci" and record["notes"] == s.notes
+    assert record["parameters"]["requested_profile"] == "auto"
+
+
+def test_auto_profile_is_taken_from_the_environment(monkeypatch, empty_root, tmp_path, offline):
+    monkeypatch.setenv("CL_COURSE_PROFILE", "ci")
+    s = setup("nb", data_root=empty_root, output_dir=tmp_path)
+    assert s.profile == "ci" and s.notes == []
+
+
+def test_explicit_cpu_profile_with_no_data_raises_data_not_found(empty_root, tmp_path, offline):
+    with pytest.raises(DataNotFoundError, match=r"profile='ci'"):
+        setup("nb", profile="cpu", data_root=empty_root, output_dir=tmp_path)
+
+
+def test_unknown_profile_raises_config_error(empty_root, tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown profile 'fastest'"):
+        setup("nb", profile="fastest", data_root=empty_root, output_dir=tmp_path)
+
+
+def test_bad_override_raises_config_error_before_loading_data(empty_root, tmp_path, offline):
+    with pytest.raises(ConfigError, match=r"temperature=0 is invalid"):
+        setup("nb", profile="cpu", data_root=empty_root, output_dir=tmp_path, temperature=0)
+    assert offline == []
+
+
+@pytest.mark.parametrize("seed", [1.5, "0", True])
+def test_non_integer_seed_raises_config_error(seed, empty_root, tmp_path):
+    with pytest.raises(ConfigError, match=r"seed=.* is invalid"):
+        setup("nb", profile="ci", seed=seed, data_root=empty_root, output_dir=tmp_path)
+
+
+def test_output_dir_defaults_to_cl_course_output(monkeypatch, tmp_path):
+    monkeypatch.setenv("CL_COURSE_OUTPUT", str(tmp_path / "runs"))
+    assert session_mod.default_output_dir() == tmp_path / "runs"
+
+
+def test_ci_session_trains_and_evaluates_end_to_end_on_a_tiny_subset(empty_root, tmp_path):
+    from cl_course.losses import nt_xent
+
+    s = setup("nb", profile="ci", data_root=empty_root, output_dir=tmp_path, width=4, n_train=100,
+              n_test=50, batch_size=32, epochs=2, knn_k=5, probe_epochs=2)
+    assert len(s.data.y_train) == 100 and len(s.data.y_test) == 50
+    model = s.model()
+    history = s.train(model, nt_xent, temperature=0.5)
+    assert [e["epoch"] for e in history.epochs] == [1, 2]
+    assert all(0.0 <= e["knn_top1"] <= 1.0 for e in history.epochs)
+    metrics = s.evaluate(model)
+    assert set(metrics) == {"knn_top1", "linear_top1"}
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())

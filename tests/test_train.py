@@ -1,0 +1,203 @@
+"""The training loop: exact resume from a checkpoint, the NaN guard, argument checks, history,
+the learning-rate schedule and the optimizer factory."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from cl_course.augment import SimCLRViews
+from cl_course.losses import nt_xent
+from cl_course.models import build_model
+from cl_course.train import (NonFiniteLossError, ViewPairObjective, fit, learning_rate,
+                             make_optimizer)
+
+
+def tiny_model(seed):
+    torch.manual_seed(seed)
+    return build_model("small_cnn", 1, width=4, stages=2, stem_stride=1, proj_hidden=16, proj_dim=8)
+
+
+def tiny_images(n=24, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 1, 16, 16), generator=gen, dtype=torch.uint8)
+
+
+def objective():
+    views = SimCLRViews(size=16, scale=(0.5, 1.0), mean=(0.5,), std=(0.25,))
+    return ViewPairObjective(views, nt_xent, temperature=0.5)
+
+
+FIT = dict(epochs=3, batch_size=8, lr=1e-2, warmup_epochs=1.0, seed=3, quiet=True)
+
+
+def test_resumed_run_matches_an_uninterrupted_run(tmp_path):
+    images = tiny_images()
+    model_a = tiny_model(seed=0)
+    hist_a = fit(model_a, objective(), images, checkpoint=tmp_path / "a.pt", **FIT)
+
+    model_b = tiny_model(seed=0)
+    hist_b1 = fit(model_b, objective(), images, checkpoint=tmp_path / "b.pt", stop_after_epochs=1, **FIT)
+    assert len(hist_b1.epochs) == 1
+    fresh = tiny_model(seed=123)  # a different initialisation: everything must come from the checkpoint
+    hist_b = fit(fresh, objective(), images, checkpoint=tmp_path / "b.pt", resume=True, **FIT)
+
+    state_a, state_b = model_a.state_dict(), fresh.state_dict()
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        torch.testing.assert_close(state_b[key], state_a[key], atol=1e-6, rtol=0, msg=f"{key} differs")
+    assert [e["epoch"] for e in hist_b.epochs] == [1, 2, 3]
+    for ea, eb in zip(hist_a.epochs, hist_b.epochs):
+        assert eb["loss"] == pytest.approx(ea["loss"], abs=1e-6)
+        assert eb["lr"] == pytest.approx(ea["lr"])
+
+
+def test_training_changes_the_weights_and_is_reproducible_from_the_seed():
+    images = tiny_images()
+    m1, m2, m0 = tiny_model(0), tiny_model(0), tiny_model(0)
+    fit(m1, objective(), images, **{**FIT, "epochs": 1})
+    fit(m2, objective(), images, **{**FIT, "epochs": 1})
+    for (k, p1), p2, p0 in zip(m1.state_dict().items(), m2.state_dict().values(), m0.state_dict().values()):
+        assert torch.equal(p1, p2), k
+    assert any(not torch.equal(p1, p0) for p1, p0 in zip(m1.parameters(), m0.parameters()))
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    model = tiny_model(0)
+    fit(model, objective(), tiny_images(), checkpoint=tmp_path / "ck.pt", **{**FIT, "epochs": 2})
+    state = torch.load(tmp_path / "ck.pt", weights_only=True)
+    assert state["epoch"] == 2
+    assert len(state["history"]) == 2
+    for key, value in model.state_dict().items():
+        assert torch.equal(state["model"][key], value), key
+    assert "state" in state["optimizer"] and "param_groups" in state["optimizer"]
+    assert not (tmp_path / "ck.pt.tmp").exists()
+
+
+def test_resume_false_ignores_an_existing_checkpoint(tmp_path):
+    images = tiny_images()
+    fit(tiny_model(0), objective(), images, checkpoint=tmp_path / "ck.pt", **{**FIT, "epochs": 2})
+    hist = fit(tiny_model(0), objective(), images, checkpoint=tmp_path / "ck.pt", resume=False,
+               **{**FIT, "epochs": 2})
+    assert [e["epoch"] for e in hist.epochs] == [1, 2]
+
+
+def test_nan_loss_stops_the_run_naming_the_step():
+    calls = []
+
+    def flaky(model, images, labels, gen):
+        calls.append(1)
+        loss = model(images.float().div(255)).pow(2).mean()
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    model = tiny_model(0)
+    with pytest.raises(NonFiniteLossError, match=r"the loss became nan at step 2 \(epoch 1, batch 3\)"):
+        fit(model, flaky, tiny_images(), **FIT)
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # the NaN step was not applied
+
+
+def test_infinite_loss_stops_the_run_in_a_later_epoch():
+    calls = []
+
+    def blows_up(model, images, labels, gen):
+        calls.append(1)
+        loss = model(images.float().div(255)).pow(2).mean()
+        return loss + float("inf") if len(calls) == 4 else loss
+
+    # 24 images, batch 8: 3 steps per epoch, so the 4th call is step 3 in epoch 2.
+    with pytest.raises(NonFiniteLossError, match=r"at step 3 \(epoch 2, batch 1\)"):
+        fit(tiny_model(0), blows_up, tiny_images(), **FIT)
+
+
+def test_non_finite_loss_error_is_a_floating_point_error():
+    assert issubclass(NonFiniteLossError, FloatingPointError)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"batch_size": 1}, r"batch_size must be at least 2"),
+    ({"batch_size": 25}, r"batch_size 25 is larger than the training set \(24 images\)"),
+    ({"epochs": 0}, r"epochs must be >= 1"),
+    ({"lr": 0.0}, r"lr must be > 0"),
+    ({"lr": -1e-3}, r"lr must be > 0"),
+    ({"lr": float("nan")}, r"lr must be > 0"),
+])
+def test_fit_rejects_bad_arguments_naming_them(changes, message):
+    with pytest.raises(ValueError, match=message):
+        fit(tiny_model(0), objective(), tiny_images(), **{**FIT, **changes})
+
+
+def test_history_has_one_record_per_epoch_with_loss_and_monitor_metrics():
+    seen = []
+
+    def monitor(model):
+        seen.append(model.training)
+        return {"weight_norm": sum(p.norm().item() for p in model.parameters())}
+
+    hist = fit(tiny_model(0), objective(), tiny_images(), monitor=monitor, **FIT)
+    assert len(hist.epochs) == 3 and len(seen) == 3
+    assert [e["epoch"] for e in hist.epochs] == [1, 2, 3]
+    for record in hist.epochs:
+        assert {"epoch", "loss", "lr", "time_s", "weight_norm"} <= record.keys()
+        assert math.isfinite(record["loss"]) and record["loss"] > 0
+    assert hist.column("weight_norm") == [e["weight_norm"] for e in hist.epochs]
+    assert hist.last is hist.epochs[-1]
+    # The monitor sees three different models, one per epoch.
+    assert len(set(hist.column("weight_norm"))) == 3
+
+
+def test_fit_passes_labels_and_seeded_generators_to_the_objective():
+    images, labels = tiny_images(), torch.arange(24)
+    seen_labels, draws = [], []
+
+    def spy(model, imgs, labs, gen):
+        seen_labels.append(labs.clone())
+        draws.append(torch.rand(1, generator=gen).item())
+        return model(imgs.float().div(255)).pow(2).mean()
+
+    fit(tiny_model(0), spy, images, labels, **{**FIT, "epochs": 2})
+    # Each epoch visits every image once, and the labels follow the images.
+    for epoch in range(2):
+        got = torch.cat(seen_labels[epoch * 3:(epoch + 1) * 3])
+        assert sorted(got.tolist()) == list(range(24))
+    assert not torch.equal(torch.cat(seen_labels[:3]), torch.cat(seen_labels[3:]))  # reshuffled
+    assert len(set(draws)) == len(draws)  # a fresh seed for every step
+
+
+def test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_zero():
+    base, warmup, total = 0.1, 4, 20
+    lrs = [learning_rate(s, total, base, warmup) for s in range(total + 1)]
+    assert lrs[:warmup] == pytest.approx([base * (s + 1) / warmup for s in range(warmup)])
+    assert lrs[warmup] == pytest.approx(base)
+    assert all(a >= b for a, b in zip(lrs[warmup:], lrs[warmup + 1:]))
+    assert lrs[warmup + (total - warmup) // 2] == pytest.approx(base / 2)
+    assert lrs[total] == pytest.approx(0.0, abs=1e-12)
+    assert min(lrs[:total]) > 0
+
+
+def test_learning_rate_without_warmup_starts_at_the_base_rate():
+    assert learning_rate(0, 10, 0.5, 0) == pytest.approx(0.5)
+    assert learning_rate(5, 10, 0.5, 0) == pytest.approx(0.25)
+
+
+def test_make_optimizer_builds_adamw_and_sgd_without_decay_on_biases():
+    model = tiny_model(0)
+    adamw = make_optimizer(model, "adamw", 1e-3, 0.1)
+    sgd = make_optimizer(model, "sgd", 1e-2, 0.1)
+    assert isinstance(adamw, torch.optim.AdamW) and isinstance(sgd, torch.optim.SGD)
+    assert sgd.defaults["momentum"] == 0.9 and sgd.defaults["nesterov"]
+    decay, no_decay = adamw.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in decay["params"]) and all(p.ndim <= 1 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_make_optimizer_rejects_an_unknown_name():
+    with pytest.raises(ValueError, match=r"unknown optimizer 'adam'"):
+        make_optimizer(nn.Linear(2, 2), "adam", 1e-3, 0.0)
+
+
+def test_fit_rejects_an_unknown_optimizer_name():
+    with pytest.raises(ValueError, match=r"unknown optimizer 'lamb'"):
+        fit(tiny_model(0), objective(), tiny_images(), optimizer="lamb", **FIT)
