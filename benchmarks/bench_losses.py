@@ -1,0 +1,66 @@
+"""Benchmark: forward+backward time of each loss of cl_course.losses relative to nt_xent.
+
+    python benchmarks/bench_losses.py [--batch 512] [--dim 128] [--repeats 20]
+
+All losses are timed interleaved, round after round, on the same inputs (the machines are
+noisy); the table gives the median time per call and the ratio to nt_xent (target <= 1.3x).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from cl_course import losses
+
+CASES = {
+    "nt_xent": lambda z1, z2: losses.nt_xent(z1, z2, temperature=0.5),
+    "debiased_nt_xent": lambda z1, z2: losses.debiased_nt_xent(z1, z2, temperature=0.5, tau_plus=0.1),
+    "hard_negative_nt_xent": lambda z1, z2: losses.hard_negative_nt_xent(z1, z2, temperature=0.5, tau_plus=0.1, beta=1.0),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=20, help="calls per loss and round")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    g = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(args.batch, args.dim, generator=g, device=device)
+    b = torch.randn(args.batch, args.dim, generator=g, device=device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def run(fn):
+        z1, z2 = a.clone().requires_grad_(), b.clone().requires_grad_()
+        fn(z1, z2).backward()
+
+    times = {name: [] for name in CASES}
+    for name, fn in CASES.items():  # warm-up
+        run(fn)
+    for _ in range(args.rounds):
+        for name, fn in CASES.items():
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(args.repeats):
+                run(fn)
+            sync()
+            times[name].append((time.perf_counter() - t0) / args.repeats)
+    base = statistics.median(times["nt_xent"])
+    print(f"forward+backward, B={args.batch}, D={args.dim}, device {device}, {torch.get_num_threads()} threads "
+          f"(median of {args.rounds} rounds x {args.repeats} calls)")
+    print(f"{'loss':<24}{'ms/call':>10}{'x nt_xent':>12}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{name:<24}{med * 1e3:>10.2f}{med / base:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
