@@ -49,3 +49,18 @@ def contrast_accuracy(z1: torch.Tensor, z2: torch.Tensor) -> float:
     batch = check_views(z1, z2)
     sim = cosine_logits(z1, z2, 1.0).fill_diagonal_(float("-inf"))
     return (sim.argmax(1) == positive_index(batch, sim.device)).float().mean().item()
+
+
+def same_class_negatives(labels: torch.Tensor) -> torch.Tensor:
+    """``(2B, 2B - 2)`` bool: which of each anchor's negatives share its class, in the column order
+    of the losses' negative logits (``losses.debiased.split_logits``). Labels for analysis only."""
+    batch = len(labels)
+    y = torch.cat([labels, labels])
+    same = y[:, None] == y[None, :]
+    return same[negative_mask(batch, same.device)].view(2 * batch, 2 * batch - 2)
+
+
+def effective_negatives(w: torch.Tensor) -> float:
+    """Mean over anchors (rows) of the effective sample size ``(sum_k w_k)^2 / sum_k w_k^2`` of a
+    ``(M, N)`` matrix of weights on negatives: ``N`` for uniform weights, 1 when one dominates."""
+    return ((w.sum(1) ** 2) / (w ** 2).sum(1)).mean().item()

@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from .diagnostics import same_class_negative_share
+from .diagnostics import effective_negatives, same_class_negative_share
 from .evaluate import alignment, uniformity
 
 
@@ -51,3 +51,35 @@ def check_uniformity(fn: Callable[[torch.Tensor], float]) -> bool:
     gen = torch.Generator().manual_seed(3)
     cases = [(torch.randn(b, d, generator=gen),) for b, d in [(5, 2), (64, 16), (200, 128)]]
     return _run("uniformity", fn, cases, uniformity, atol=1e-4)
+
+
+def check_importance_weights(fn: Callable[[torch.Tensor, torch.Tensor, float, float], torch.Tensor]) -> bool:
+    """``fn(z1, z2, t, beta) -> (2B, 2B-2)``: HCL's self-normalised importance weights (mean 1 per row)."""
+    from .losses import importance_weights
+
+    gen = torch.Generator().manual_seed(4)
+    cases = [(torch.randn(b, d, generator=gen), torch.randn(b, d, generator=gen), t, beta)
+             for b, d, t, beta in [(3, 4, 0.5, 1.0), (8, 16, 0.2, 2.0), (16, 8, 1.0, 0.0)]]
+    for i, (z1, z2, t, beta) in enumerate(cases):
+        try:
+            got = fn(z1, z2, t, beta)
+        except NotImplementedError:
+            print("importance weights: not attempted yet (replace `raise NotImplementedError` with your code)")
+            return False
+        want = importance_weights(z1, z2, t, beta)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            raise AssertionError(f"importance weights: case {i}: expected a tensor of shape {tuple(want.shape)}, got "
+                                 f"{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}")
+        if not torch.allclose(got.float(), want, atol=1e-4, rtol=1e-4):
+            raise AssertionError(f"importance weights: case {i} (B={len(z1)}, t={t}, beta={beta}): largest error "
+                                 f"{(got.float() - want).abs().max():.3g}; are the rows normalised to mean 1?")
+    print(f"importance weights: correct on {len(cases)} cases")
+    return True
+
+
+def check_effective_negatives(fn: Callable[[torch.Tensor], float]) -> bool:
+    """``fn(w) -> float``: mean effective number of negatives of a weight matrix."""
+    gen = torch.Generator().manual_seed(5)
+    cases = [(torch.ones(4, 6),), (torch.rand(8, 30, generator=gen),), (torch.eye(5) * 3 + 1e-3,),
+             (torch.softmax(4 * torch.randn(16, 62, generator=gen), 1) * 62,)]
+    return _run("effective negatives", fn, cases, effective_negatives, atol=1e-4)

@@ -65,12 +65,14 @@ class Session:
 
     # --- training and evaluation -----------------------------------------------------------
     def train(self, model, loss, views: SimCLRViews | None = None, epochs: int | None = None,
-              objective=None, checkpoint=None, monitor: bool = True, **loss_kwargs) -> History:
+              objective=None, checkpoint=None, monitor: bool = True, pass_labels: bool = False,
+              **loss_kwargs) -> History:
         """Train ``model`` with ``loss(z1, z2, **loss_kwargs)`` on two views (or a custom
-        ``objective``) for the profile's epochs, monitoring kNN accuracy every epoch."""
+        ``objective``) for the profile's epochs, monitoring kNN accuracy every epoch.
+        ``pass_labels``: call ``loss(z1, z2, labels, ...)`` (oracles)."""
         c = self.cfg
         views = views or self.views()
-        objective = objective or ViewPairObjective(views, loss, **loss_kwargs)
+        objective = objective or ViewPairObjective(views, loss, pass_labels=pass_labels, **loss_kwargs)
         mon = knn_monitor(self.data, views, c["monitor_bank"], c["monitor_queries"], k=c["knn_k"],
                           device=self.device) if monitor else None
         return fit(model, objective, self.data.x_train, self.data.y_train, epochs=epochs or c["epochs"],

@@ -43,15 +43,18 @@ class History:
 
 
 class ViewPairObjective:
-    """SimCLR's objective: ``loss(model(view1), model(view2), **loss_kwargs)``."""
+    """SimCLR's objective: ``loss(model(view1), model(view2), **loss_kwargs)``; with
+    ``pass_labels`` the batch's labels go to the loss too (oracle variants: analysis only)."""
 
-    def __init__(self, views: SimCLRViews, loss: Callable, **loss_kwargs):
-        self.views, self.loss, self.loss_kwargs = views, loss, loss_kwargs
+    def __init__(self, views: SimCLRViews, loss: Callable, pass_labels: bool = False, **loss_kwargs):
+        self.views, self.loss, self.pass_labels, self.loss_kwargs = views, loss, pass_labels, loss_kwargs
 
     def __call__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
         v1, v2 = self.views.pair(images, gen)
         x = torch.cat([v1, v2]).contiguous(memory_format=torch.channels_last)  # (2B, C, H, W)
         z1, z2 = model(x).chunk(2)  # one forward pass: BatchNorm sees both views together
+        if self.pass_labels:
+            return self.loss(z1, z2, labels, **self.loss_kwargs)
         return self.loss(z1, z2, **self.loss_kwargs)
 
 
