@@ -20,7 +20,7 @@ PROFILES: dict[str, dict] = {
         dataset="digits", n_train=None, n_test=None, encoder="small_cnn", width=16, stages=2,
         stem_stride=1, image_size=16, crop_scale=0.3, epochs=4, batch_size=128, lr=3e-3,
         weight_decay=1e-4, optimizer="adamw", warmup_epochs=0.5, temperature=0.5,
-        sweep_epochs=2, knn_k=50, monitor_bank=None, monitor_queries=None, probe_epochs=30,
+        sweep_epochs=2, compare_epochs=2, knn_k=50, monitor_bank=None, monitor_queries=None, probe_epochs=30,
     ),
     # CIFAR-10 on a 2-core laptop CPU: a 0.4M-parameter CNN trained on 24-px views (about 50 s
     # an epoch on 2 cores; 32-px views cost 2x and gave no better kNN at equal epochs).
@@ -28,19 +28,20 @@ PROFILES: dict[str, dict] = {
         dataset="cifar10", n_train=None, n_test=None, encoder="small_cnn", width=64, stages=3,
         stem_stride=2, image_size=24, crop_scale=0.2, epochs=10, batch_size=256, lr=1e-3,
         weight_decay=1e-4, optimizer="adamw", warmup_epochs=0.5, temperature=0.2,
-        sweep_epochs=1, knn_k=200, monitor_bank=10000, monitor_queries=2000, probe_epochs=30,
+        sweep_epochs=1, compare_epochs=3, knn_k=200, monitor_bank=10000, monitor_queries=2000, probe_epochs=30,
     ),
     # CIFAR-10, ResNet-18 on one GPU: the real run (recipe of the HCL/DCL authors' code).
     "gpu": dict(
         dataset="cifar10", n_train=None, n_test=None, encoder="resnet18", width=64, stages=3,
         stem_stride=2, image_size=32, crop_scale=0.08, epochs=100, batch_size=512, lr=1e-3,
         weight_decay=1e-6, optimizer="adamw", warmup_epochs=1.0, temperature=0.5,
-        sweep_epochs=20, knn_k=200, monitor_bank=None, monitor_queries=None, probe_epochs=100,
+        sweep_epochs=10, compare_epochs=25, knn_k=200, monitor_bank=None, monitor_queries=None, probe_epochs=100,
     ),
 }
 
 # Where a value has a range, the check and the message.
-_POSITIVE_INT = ("epochs", "width", "stages", "stem_stride", "image_size", "sweep_epochs", "knn_k", "probe_epochs")
+_POSITIVE_INT = ("epochs", "width", "stages", "stem_stride", "image_size", "sweep_epochs", "compare_epochs", "knn_k",
+                 "probe_epochs")
 
 
 class ConfigError(ValueError):
