@@ -23,13 +23,13 @@ from cl_course.augment import SimCLRViews
 from cl_course.data import load_dataset
 from cl_course.losses import nt_xent
 from cl_course.models import build_model
+from cl_course.train import ViewPairObjective
 
 
 def torchvision_pipeline(cfg, mean, std):
     from torchvision.transforms import v2
 
     return v2.Compose([
-        v2.ToImage(),
         v2.RandomResizedCrop(cfg["image_size"], scale=(cfg["crop_scale"], 1.0), antialias=False),
         v2.RandomHorizontalFlip(),
         v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
@@ -40,8 +40,10 @@ def torchvision_pipeline(cfg, mean, std):
 
 
 class PairDataset(torch.utils.data.Dataset):
-    def __init__(self, images_hwc, transform):
-        self.images, self.transform = images_hwc, transform
+    """uint8 (C, H, W) images → two independently transformed views (one draw per image per call)."""
+
+    def __init__(self, images, transform):
+        self.images, self.transform = images, transform
 
     def __len__(self):
         return len(self.images)
@@ -83,20 +85,25 @@ def main():
             z = model(ready)
         z.float().pow(2).mean().backward()
 
-    def step(v1=None, v2=None):
-        if v1 is None:
-            v1, v2 = views.pair(images, gen)
+    objective = ViewPairObjective(views, nt_xent, temperature=cfg["temperature"])
+
+    def step():  # exactly what cl_course.train.fit runs per step, minus the optimizer
+        with torch.autocast(**amp):
+            loss = objective(model, images, None, gen)
+        loss.backward()
+
+    def step_from_loader(v1, v2):
         x = torch.cat([v1, v2]).contiguous(memory_format=torch.channels_last)
         with torch.autocast(**amp):
             z1, z2 = model(x).chunk(2)
             loss = nt_xent(z1, z2, temperature=cfg["temperature"])
         loss.backward()
 
-    hwc = data.x_train[: B * (args.repeats + 2)].permute(0, 2, 3, 1).contiguous()
+    pool = data.x_train[: B * (args.repeats + 2)]  # (N, C, H, W) uint8: plain tensors are images to v2
     tv = torchvision_pipeline(cfg, data.mean, data.std)
 
     def loader_run(workers):
-        dl = torch.utils.data.DataLoader(PairDataset(hwc, tv), batch_size=B, shuffle=True, num_workers=workers,
+        dl = torch.utils.data.DataLoader(PairDataset(pool, tv), batch_size=B, shuffle=True, num_workers=workers,
                                          drop_last=True, persistent_workers=False)
         it = iter(dl)
         v1, v2 = next(it)  # start-up (worker spawn) not timed
@@ -105,7 +112,7 @@ def main():
         n = 0
         for _ in range(args.repeats):
             v1, v2 = next(it)
-            step(v1.to(device), v2.to(device))
+            step_from_loader(v1.to(device), v2.to(device))
             n += B
         sync()
         return n / (time.perf_counter() - t0)

@@ -196,8 +196,8 @@ class SimCLRViews:
         return self.normalize(x)
 
     def pair(self, images: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Two independent views of every image: ``(view1, view2)``."""
-        return self(images, gen), self(images, gen)
+        """Two independent views of every image: ``(view1, view2)``, drawn in one batched pass."""
+        return self(torch.cat([images, images]), gen).chunk(2)
 
     def plain(self, images: torch.Tensor) -> torch.Tensor:
         """The un-augmented, normalised images (resized to ``size`` if needed), for evaluation."""

@@ -63,9 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override a notebook parameter (repeatable)")
     parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none)")
+    parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output (epoch lines) here")
     args = parser.parse_args(argv)
 
+    import logging
+
     import papermill as pm
+
+    if args.log_output:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     notebooks = find_notebooks(args.notebooks)
     run_dir = Path(args.runs_dir) / (args.name or time.strftime("%Y%m%d-%H%M%S"))
@@ -85,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
-                                cwd=str(nb.parent), progress_bar=False, log_output=False,
+                                cwd=str(nb.parent), progress_bar=False, log_output=args.log_output,
                                 execution_timeout=args.timeout)
             print(f"    done in {time.perf_counter() - t0:.1f} s -> {out}", flush=True)
         except pm.PapermillExecutionError as exc:

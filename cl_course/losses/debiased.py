@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from ._common import check_temperature, check_views, cosine_logits, negative_mask, positive_index
+from ._common import check_temperature, check_views, cosine_logits, negative_mask, positive_index, positive_logits
 
 
 def check_tau_plus(tau_plus: float) -> float:
@@ -18,7 +18,7 @@ def check_tau_plus(tau_plus: float) -> float:
 
 def split_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Each anchor's positive logit ``(2B,)`` and its ``N = 2B - 2`` negative logits ``(2B, N)``,
-    ``cos/t`` in float32, negatives in column order of ``[z1; z2]``."""
+    ``cos/t`` in float32, negatives in column order of ``[z1; z2]`` (for analysis and plots)."""
     batch = z1.shape[0]
     logits = cosine_logits(z1, z2, temperature)  # (2B, 2B)
     rows = torch.arange(2 * batch, device=logits.device)
@@ -27,28 +27,37 @@ def split_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tupl
     return pos, neg
 
 
-def debiased_loss_from_logits(pos: torch.Tensor, neg: torch.Tensor, temperature: float, tau_plus: float,
-                              log_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """The debiased estimator, in log space, from positive logits ``(M,)`` and negative logits ``(M, N)``.
+def masked_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The positive logits ``(2B,)`` and the full ``(2B, 2B)`` logits with each anchor's self and
+    positive set to ``-inf``, so that row reductions run over its ``2B - 2`` negatives only. (The
+    losses use this form: extracting the negatives into a ``(2B, N)`` matrix costs a gather and a
+    scatter in the backward pass, doubling the loss's time.)"""
+    batch = z1.shape[0]
+    logits = cosine_logits(z1, z2, temperature)  # (2B, 2B)
+    neg = logits.masked_fill(~negative_mask(batch, logits.device), float("-inf"))
+    return positive_logits(z1, z2, temperature), neg
 
-    ``Ng = max((sum_k w_k e^{neg_k} - tau_plus N e^{pos}) / (1 - tau_plus), N e^{-1/t})`` and
-    ``loss = mean(-log(e^{pos} / (e^{pos} + Ng)))``, where ``w_k = e^{log_weights}`` (1 if None).
-    Shared by DCL, HCL (importance weights) and WCL (difficulty weights).
+
+def debiased_loss(pos: torch.Tensor, log_neg_sum: torch.Tensor, n: int, temperature: float,
+                  tau_plus: float) -> torch.Tensor:
+    """The debiased estimator in log space, from the positive logits ``(M,)`` and the log of each
+    anchor's (possibly weighted) sum over its ``n`` negatives, ``log sum_k w_k e^{s_k/t}`` ``(M,)``:
+
+        Ng = max((sum_k w_k e^{s_k/t} - tau_plus n e^{pos}) / (1 - tau_plus), n e^{-1/t}),
+        loss = mean(-log(e^{pos} / (e^{pos} + Ng))).
+
+    Shared by DCL (w = 1), HCL (importance weights) and WCL (difficulty weights).
     """
-    n = neg.shape[1]
-    log_n = math.log(n)
-    weighted = neg if log_weights is None else neg + log_weights
-    log_sum = torch.logsumexp(weighted, dim=1)  # log sum_k w_k e^{neg_k}
-    floor = torch.full_like(log_sum, log_n - 1.0 / temperature)  # log(N e^{-1/t}), the clamp
+    floor = torch.full_like(log_neg_sum, math.log(n) - 1.0 / temperature)  # log(n e^{-1/t}), the clamp
     if tau_plus > 0:
-        # log(e^{a} - e^{b}) = a + log(1 - e^{b - a}); where b >= a the clamp takes over anyway.
-        gap = (math.log(tau_plus * n) + pos) - log_sum
+        # log(e^a - e^b) = a + log(1 - e^(b - a)); where b >= a the clamp takes over anyway.
+        gap = (math.log(tau_plus * n) + pos) - log_neg_sum
         inside = gap < 0
         safe_gap = torch.where(inside, gap, torch.full_like(gap, -1.0))
-        log_ng = log_sum + torch.log(-torch.expm1(safe_gap)) - math.log(1 - tau_plus)
+        log_ng = log_neg_sum + torch.log(-torch.expm1(safe_gap)) - math.log(1 - tau_plus)
         log_ng = torch.where(inside, log_ng, floor)
     else:
-        log_ng = log_sum
+        log_ng = log_neg_sum
     log_ng = torch.maximum(log_ng, floor)
     return (torch.logaddexp(pos, log_ng) - pos).mean()
 
@@ -88,5 +97,5 @@ def debiased_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.
     check_views(z1, z2)
     t = check_temperature(temperature)
     tp = check_tau_plus(tau_plus)
-    pos, neg = split_logits(z1, z2, t)
-    return debiased_loss_from_logits(pos, neg, t, tp)
+    pos, neg = masked_logits(z1, z2, t)  # (2B,), (2B, 2B) with -inf off the negatives
+    return debiased_loss(pos, torch.logsumexp(neg, dim=1), 2 * z1.shape[0] - 2, t, tp)

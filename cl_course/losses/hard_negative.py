@@ -6,7 +6,7 @@ import math
 import torch
 
 from ._common import check_temperature, check_views
-from .debiased import check_tau_plus, debiased_loss_from_logits, split_logits
+from .debiased import check_tau_plus, debiased_loss, masked_logits, split_logits
 
 
 def check_beta(beta: float) -> float:
@@ -61,12 +61,15 @@ def hard_negative_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float
     t = check_temperature(temperature)
     tp = check_tau_plus(tau_plus)
     b = check_beta(beta)
-    pos, neg = split_logits(z1, z2, t)
-    log_w = None
+    n = 2 * z1.shape[0] - 2
+    pos, neg = masked_logits(z1, z2, t)  # (2B,), (2B, 2B) with -inf off the negatives
     if b > 0:
-        n = neg.shape[1]
-        log_w = torch.log_softmax(b * neg, dim=1) + math.log(n)  # (2B, N), log of w_ik
-    return debiased_loss_from_logits(pos, neg, t, tp, log_w)
+        # log sum_k w_k e^{s_k/t} = log N + logsumexp((1+β) s/t) - logsumexp(β s/t): the weights'
+        # normaliser stays in the graph, so gradients flow through the weights as in the paper's code.
+        log_sum = math.log(n) + torch.logsumexp((1 + b) * neg, dim=1) - torch.logsumexp(b * neg, dim=1)
+    else:
+        log_sum = torch.logsumexp(neg, dim=1)
+    return debiased_loss(pos, log_sum, n, t, tp)
 
 
 def importance_weights(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, beta: float = 1.0) -> torch.Tensor:
