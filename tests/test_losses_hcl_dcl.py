@@ -190,3 +190,20 @@ def test_oracle_rejects_bad_labels_and_masks():
         oracle_nt_xent(z, z, torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="drop"):
         nt_xent_without(z, z, torch.zeros(4, 4))
+
+
+@pytest.mark.parametrize("beta", [0.5, 1.0, 3.0])
+def test_fused_tilted_logsumexp_matches_two_logsumexps_in_value_and_gradient(beta):
+    from cl_course.losses.hard_negative import _TiltedLogSumExp
+    g = torch.Generator().manual_seed(13)
+    x = (torch.randn(6, 9, generator=g, dtype=torch.float64) * 3)
+    x[torch.arange(6), torch.arange(6)] = float("-inf")  # entries that are not negatives
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    fused = _TiltedLogSumExp.apply(a, beta)
+    plain = torch.logsumexp((1 + beta) * b, dim=1) - torch.logsumexp(beta * b, dim=1)
+    torch.testing.assert_close(fused, plain)
+    w = torch.randn(6, generator=g, dtype=torch.float64)
+    (fused * w).sum().backward()
+    (plain * w).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad)
+    assert torch.all(a.grad[torch.arange(6), torch.arange(6)] == 0)
