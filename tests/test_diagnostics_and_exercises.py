@@ -123,3 +123,55 @@ def test_exercise_checkers_accept_tensor_answers():
 def test_exercise_checker_rejects_an_answer_off_by_a_little():
     with pytest.raises(AssertionError, match=r"uniformity: case 0"):
         exercises.check_uniformity(lambda z: uniformity(z) + 1e-2)
+
+
+def test_tensor_exercise_checkers_accept_the_answer_and_reject_wrong_ones(capsys):
+    import math
+
+    import torch
+
+    from cl_course.losses import importance_weights
+
+    assert exercises.check_importance_weights(importance_weights) is True
+    with pytest.raises(AssertionError, match="mean 1"):
+        exercises.check_importance_weights(lambda z1, z2, t, beta: importance_weights(z1, z2, t, beta) / 2)
+    with pytest.raises(AssertionError, match="shape"):
+        exercises.check_importance_weights(lambda z1, z2, t, beta: importance_weights(z1, z2, t, beta)[:, :-1])
+
+    def debiased(pos, neg, t, tau_plus):
+        n = neg.shape[1]
+        g = (neg.exp().mean(1) - tau_plus * pos.exp()) / (1 - tau_plus)
+        return n * torch.clamp(g, min=math.exp(-1 / t))
+
+    assert exercises.check_debiased_negatives(debiased) is True
+    with pytest.raises(AssertionError, match="clamp"):
+        exercises.check_debiased_negatives(lambda pos, neg, t, tp: neg.exp().sum(1))  # the biased sum
+    assert exercises.check_class_prior(lambda y: ((torch.bincount(y).float() / len(y)) ** 2).sum().item()) is True
+    with pytest.raises(AssertionError):
+        exercises.check_class_prior(lambda y: 1 / len(torch.unique(y)))  # 1/C is wrong for unbalanced classes
+    assert exercises.check_effective_negatives(lambda w: ((w.sum(1) ** 2) / (w ** 2).sum(1)).mean().item()) is True
+    with pytest.raises(AssertionError):
+        exercises.check_effective_negatives(lambda w: float(w.shape[1]))
+
+
+def test_same_class_negatives_lines_up_with_the_losses_negative_columns():
+    from cl_course.diagnostics import same_class_negatives
+    from cl_course.losses.debiased import split_logits
+
+    labels = torch.tensor([0, 1, 0, 2])
+    mask = same_class_negatives(labels)  # (8, 6)
+    assert mask.shape == (8, 6)
+    # Build identical embeddings per class: a negative is same-class exactly when its logit is maximal.
+    z = torch.eye(3)[labels]
+    _, neg = split_logits(z, z, 1.0)
+    assert torch.equal(mask, neg > 0.5)
+    assert mask.sum().item() == 2 * 2 * 2  # image 0 and 2: each view has 2 same-class negatives
+
+
+def test_effective_negatives_is_n_for_uniform_weights_and_one_for_a_single_weight():
+    from cl_course.diagnostics import effective_negatives
+
+    assert effective_negatives(torch.ones(3, 10)) == pytest.approx(10.0)
+    single = torch.zeros(2, 10)
+    single[:, 3] = 5.0
+    assert effective_negatives(single) == pytest.approx(1.0)
