@@ -66,19 +66,25 @@ class Session:
     # --- training and evaluation -----------------------------------------------------------
     def train(self, model, loss, views: SimCLRViews | None = None, epochs: int | None = None,
               objective=None, checkpoint=None, monitor: bool = True, pass_labels: bool = False,
-              **loss_kwargs) -> History:
+              epoch_metrics=None, **loss_kwargs) -> History:
         """Train ``model`` with ``loss(z1, z2, **loss_kwargs)`` on two views (or a custom
         ``objective``) for the profile's epochs, monitoring kNN accuracy every epoch.
-        ``pass_labels``: call ``loss(z1, z2, labels, ...)`` (oracles)."""
+        ``pass_labels``: call ``loss(z1, z2, labels, ...)`` (oracles). ``epoch_metrics``: a callable
+        whose dict joins each epoch's record (e.g. detection statistics of an objective)."""
         c = self.cfg
         views = views or self.views()
         objective = objective or ViewPairObjective(views, loss, pass_labels=pass_labels, **loss_kwargs)
-        mon = knn_monitor(self.data, views, c["monitor_bank"], c["monitor_queries"], k=c["knn_k"],
+        knn = knn_monitor(self.data, views, c["monitor_bank"], c["monitor_queries"], k=c["knn_k"],
                           device=self.device) if monitor else None
+
+        def mon(model):
+            out = knn(model) if knn is not None else {}
+            return {**out, **(epoch_metrics() if epoch_metrics is not None else {})}
         return fit(model, objective, self.data.x_train, self.data.y_train, epochs=epochs or c["epochs"],
                    batch_size=c["batch_size"], lr=c["lr"], weight_decay=c["weight_decay"],
                    optimizer=c["optimizer"], warmup_epochs=c["warmup_epochs"], seed=self.seed,
-                   device=self.device, monitor=mon, checkpoint=checkpoint)
+                   device=self.device, monitor=mon if (knn or epoch_metrics) else None,
+                   checkpoint=checkpoint)
 
     def features(self, model, views: SimCLRViews | None = None) -> dict:
         """Encoder features of the whole train and test sets: ``{"train", "test"}``."""

@@ -1,0 +1,123 @@
+"""False negative cancellation (FNC): find the negatives that are probably same-class, then drop
+them (elimination) or pull them in as extra positives (attraction)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._common import check_temperature, check_views, cosine_logits, positive_index
+from .oracle import check_image_mask, nt_xent_without
+
+AGGREGATES = ("max", "mean")
+MODES = ("elimination", "attraction")
+
+
+def detect_false_negatives(support: torch.Tensor, candidates: torch.Tensor, top_k: int | None = None,
+                           threshold: float | None = None, aggregate: str = "max") -> torch.Tensor:
+    """Flag likely false negatives from a support set of extra views.
+
+    Reference:
+        [1] Huynh, Kornblith, Walter, Maire, Khademi. "Boosting Contrastive Self-Supervised Learning
+            with False Negative Cancellation", WACV 2022. https://arxiv.org/abs/2011.11765
+
+    For image ``a`` with support views ``support[a, s]`` and every other image ``b`` with its
+    embedding ``candidates[b]``, the score is
+
+        score[a, b] = agg_s cos(support[a, s], candidates[b]),   agg = max or mean over the S views,
+
+    and ``b`` is flagged as a false negative of ``a`` when it is among the ``top_k`` highest scores
+    of row ``a`` and/or its score exceeds ``threshold`` (both conditions when both are given).
+
+    Args:
+        support: ``(B, S, D)`` embeddings of ``S`` extra views of each image.
+        candidates: ``(B, D)`` one embedding per image of the batch.
+        top_k: flag the ``k`` best-scoring other images per row, ``1 <= k <= B - 1``.
+        threshold: flag scores above this cosine similarity, in ``[-1, 1]``.
+        aggregate: ``"max"`` or ``"mean"`` over the support views.
+
+    Returns:
+        ``(B, B)`` bool, ``[a, b]`` true when ``b`` is flagged for ``a``; never true on the diagonal.
+
+    Raises:
+        ValueError: shapes, neither ``top_k`` nor ``threshold`` given, ``top_k`` or ``threshold``
+            out of range, unknown ``aggregate``.
+    """
+    if not isinstance(support, torch.Tensor) or support.dim() != 3:
+        raise ValueError(f"support must have shape (B, S, D), got "
+                         f"{tuple(support.shape) if isinstance(support, torch.Tensor) else type(support).__name__}")
+    batch, _, dim = support.shape
+    if not isinstance(candidates, torch.Tensor) or candidates.shape != (batch, dim):
+        raise ValueError(f"candidates must have shape ({batch}, {dim}) to match support, got "
+                         f"{tuple(candidates.shape) if isinstance(candidates, torch.Tensor) else type(candidates).__name__}")
+    if batch < 2:
+        raise ValueError(f"batch size B must be at least 2, got B={batch}")
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {aggregate!r}: choose one of {AGGREGATES}")
+    if top_k is None and threshold is None:
+        raise ValueError("give top_k, threshold or both: with neither no false negative can be flagged")
+    if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k <= batch - 1):
+        raise ValueError(f"top_k must be an integer in [1, B - 1] = [1, {batch - 1}], got {top_k!r}")
+    if threshold is not None and not (-1.0 <= float(threshold) <= 1.0):
+        raise ValueError(f"threshold is a cosine similarity and must be in [-1, 1], got {threshold!r}")
+    with torch.no_grad(), torch.autocast(device_type=support.device.type, enabled=False):
+        s = F.normalize(support.float(), dim=-1)  # (B, S, D)
+        c = F.normalize(candidates.float(), dim=-1)  # (B, D)
+        cos = torch.einsum("asd,bd->asb", s, c)  # (B, S, B)
+        score = cos.amax(dim=1) if aggregate == "max" else cos.mean(dim=1)  # (B, B)
+        eye = torch.eye(batch, dtype=torch.bool, device=score.device)
+        score = score.masked_fill(eye, float("-inf"))  # an image is not its own false negative
+        flagged = torch.ones_like(eye)
+        if top_k is not None:
+            top = torch.zeros_like(eye)
+            top.scatter_(1, score.topk(top_k, dim=1).indices, True)
+            flagged &= top
+        if threshold is not None:
+            flagged &= score > float(threshold)
+        return flagged & ~eye
+
+
+def fnc_nt_xent(z1: torch.Tensor, z2: torch.Tensor, false_negatives: torch.Tensor, temperature: float = 0.5,
+                mode: str = "attraction") -> torch.Tensor:
+    """NT-Xent with false negative cancellation (FNC).
+
+    Reference:
+        [1] Huynh, Kornblith, Walter, Maire, Khademi. "Boosting Contrastive Self-Supervised Learning
+            with False Negative Cancellation", WACV 2022. https://arxiv.org/abs/2011.11765
+
+    ``false_negatives[a, b]`` flags image ``b`` for image ``a``; it applies to both views of both
+    images. With ``F(i)`` the flagged views of anchor ``i`` and ``p_ik = e^{s_ik/t} / sum_{k' != i} e^{s_ik'/t}``:
+
+    * ``"elimination"``: the flagged views leave the denominator,
+      ``l_i = -log( e^{s_{i,p(i)}/t} / sum_{k != i, k not in F(i)} e^{s_ik/t} )``;
+    * ``"attraction"``: they become extra positives and stay in the denominator,
+      ``l_i = -(log p_{i,p(i)} + sum_{f in F(i)} log p_if) / (1 + |F(i)|)``.
+
+    With no flagged pair both modes equal ``nt_xent``.
+
+    Args:
+        z1, z2: ``(B, D)`` projections of two views of the same images.
+        false_negatives: ``(B, B)`` bool mask over images (its diagonal is ignored).
+        temperature: ``t > 0``.
+        mode: ``"elimination"`` or ``"attraction"``.
+
+    Raises:
+        ValueError: bad shapes, ``B < 2``, ``temperature <= 0``, a mask that is not ``(B, B)`` bool,
+            unknown ``mode``.
+    """
+    batch = check_views(z1, z2)
+    t = check_temperature(temperature)
+    check_image_mask(false_negatives, batch, "false_negatives")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}: choose one of {MODES}")
+    if mode == "elimination":
+        return nt_xent_without(z1, z2, false_negatives, t)
+    logits = cosine_logits(z1, z2, t)  # (2B, 2B)
+    n2 = 2 * batch
+    self_mask = torch.eye(n2, dtype=torch.bool, device=logits.device)
+    log_prob = torch.log_softmax(logits.masked_fill(self_mask, float("-inf")), dim=1)  # (2B, 2B)
+    eye = torch.eye(batch, dtype=torch.bool, device=false_negatives.device)
+    targets = (false_negatives & ~eye).repeat(2, 2).to(logits.device)  # flagged views
+    targets[torch.arange(n2, device=logits.device), positive_index(batch, logits.device)] = True
+    targets &= ~self_mask
+    per_anchor = log_prob.masked_fill(~targets, 0.0).sum(1) / targets.sum(1)
+    return -per_anchor.mean()

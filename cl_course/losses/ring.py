@@ -1,0 +1,63 @@
+"""Ring sampling (CNCE): keep only the negatives inside a band of similarity ranks."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ._common import check_temperature, check_views, cosine_logits, negative_mask, positive_index
+
+
+def check_ring(lower: float, upper: float) -> tuple[float, float]:
+    """Raise ``ValueError`` unless ``0 <= lower < upper <= 1``."""
+    lo, up = float(lower), float(upper)
+    if not (math.isfinite(lo) and math.isfinite(up) and 0.0 <= lo < up <= 1.0):
+        raise ValueError(f"the ring needs 0 <= lower < upper <= 1 (shares of the ranked negatives), "
+                         f"got lower={lower!r}, upper={upper!r}")
+    return lo, up
+
+
+def ring_mask(logits: torch.Tensor, batch: int, lower: float, upper: float) -> torch.Tensor:
+    """``(2B, 2B)`` bool: the negatives of each anchor whose similarity rank ``r`` (0 = most
+    similar among its ``N = 2B - 2`` negatives) satisfies ``lower·N <= r < upper·N``."""
+    n = 2 * batch - 2
+    neg = negative_mask(batch, logits.device)
+    ranked = logits.detach().masked_fill(~neg, float("-inf"))  # self and positive sort last
+    rank = ranked.argsort(dim=1, descending=True).argsort(dim=1)  # (2B, 2B) rank of each column
+    return neg & (rank >= lower * n) & (rank < upper * n)
+
+
+def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, lower: float = 0.0,
+                 upper: float = 1.0) -> torch.Tensor:
+    """NT-Xent over a ring of negatives (conditional negative sampling, CNCE).
+
+    Reference:
+        [1] Wu, Zhuang, Mosse, Yamins, Goodman. "Conditional Negative Sampling for Contrastive
+            Learning of Visual Representations", ICLR 2021. https://arxiv.org/abs/2010.02037
+
+    Per anchor ``i``, its ``N = 2B - 2`` negatives are ranked by similarity (rank 0 = the most
+    similar) and only the ranks ``r`` with ``lower·N <= r < upper·N`` are kept: not too easy
+    (below the ring), not so close that they are probably positives (above it). The positive stays
+    in the denominator:
+
+        l_i = -log( e^{s_{i,p(i)}/t} / (e^{s_{i,p(i)}/t} + sum_{k in ring(i)} e^{s_ik/t}) ).
+
+    The ranks carry no gradient. ``(lower, upper) = (0, 1)`` gives ``nt_xent``.
+
+    Args:
+        z1, z2: ``(B, D)`` projections of two views of the same images.
+        temperature: ``t > 0``.
+        lower, upper: the ring as shares of the ranked negatives, ``0 <= lower < upper <= 1``.
+
+    Raises:
+        ValueError: bad shapes, ``B < 2``, ``temperature <= 0``, not ``0 <= lower < upper <= 1``.
+    """
+    batch = check_views(z1, z2)
+    t = check_temperature(temperature)
+    lo, up = check_ring(lower, upper)
+    logits = cosine_logits(z1, z2, t)  # (2B, 2B)
+    target = positive_index(batch, logits.device)
+    keep = ring_mask(logits, batch, lo, up)
+    keep[torch.arange(2 * batch, device=logits.device), target] = True
+    return F.cross_entropy(logits.masked_fill(~keep, float("-inf")), target)
