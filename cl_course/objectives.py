@@ -81,3 +81,37 @@ class SupportSetObjective:
         flagged = same if self.oracle else self.flags(model, images, z1, gen)
         self.counts.add(flagged, same)
         return fnc_nt_xent(z1, z2, flagged, self.temperature, self.mode)
+
+
+def annealed_ring(progress: float, lower: float, upper: float) -> tuple[float, float]:
+    """The ring at a point of the annealing, ``progress`` in ``[0, 1]``: from all negatives
+    ``(0, 1)`` at 0 linearly to ``(lower, upper)`` at 1."""
+    a = min(1.0, max(0.0, float(progress)))
+    return lower * a, 1.0 - (1.0 - upper) * a
+
+
+class RingObjective:
+    """CNCE's objective: ``ring_nt_xent`` on two views, the ring annealed from all negatives to
+    ``(lower, upper)`` over the first ``anneal_steps`` steps (0: the ring from the start)."""
+
+    def __init__(self, views: SimCLRViews, lower: float, upper: float, temperature: float = 0.5,
+                 anneal_steps: int = 0):
+        from .losses.ring import check_ring
+
+        check_ring(lower, upper)
+        if not (isinstance(anneal_steps, int) and anneal_steps >= 0):
+            raise ValueError(f"anneal_steps must be an integer >= 0, got {anneal_steps!r}")
+        self.views, self.lower, self.upper = views, lower, upper
+        self.temperature, self.anneal_steps = temperature, anneal_steps
+        self.ring = annealed_ring(0.0 if anneal_steps else 1.0, lower, upper)
+
+    def set_step(self, step: int, total: int) -> None:
+        progress = step / self.anneal_steps if self.anneal_steps else 1.0
+        self.ring = annealed_ring(progress, self.lower, self.upper)
+
+    def __call__(self, model, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
+        from .losses import ring_nt_xent
+
+        x = self.views(torch.cat([images, images]), gen).contiguous(memory_format=torch.channels_last)
+        z1, z2 = model(x).chunk(2)
+        return ring_nt_xent(z1, z2, self.temperature, *self.ring)

@@ -2,7 +2,8 @@
 
 An *objective* is any callable ``objective(model, images, labels, gen) -> loss`` (a scalar
 tensor); ``images`` is a uint8 batch on the training device, ``labels`` its labels (for oracle
-variants and diagnostics only), ``gen`` a generator seeded for this step. :class:`ViewPairObjective`
+variants and diagnostics only), ``gen`` a generator seeded for this step. An objective with a
+``set_step(step, total)`` method is told the global step before each call (for schedules). :class:`ViewPairObjective`
 is the SimCLR one: two random views → projections → a loss of ``(z1, z2)``.
 
 Reproducibility: the epoch's shuffle is drawn from ``(seed, epoch)`` and each step's
@@ -171,6 +172,8 @@ def fit(
                 group["lr"] = learning_rate(step, total, lr, warmup)
             idx = order[i * batch_size : (i + 1) * batch_size]
             gen.manual_seed(seed * 1_000_003 + step)
+            if hasattr(objective, "set_step"):  # schedules inside an objective (e.g. an annealed ring)
+                objective.set_step(step, total)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 loss = objective(model, images[idx], labels[idx] if labels is not None else None, gen)
             if not torch.isfinite(loss):

@@ -18,14 +18,20 @@ def check_ring(lower: float, upper: float) -> tuple[float, float]:
     return lo, up
 
 
+def similarity_ranks(logits: torch.Tensor, batch: int) -> torch.Tensor:
+    """``(2B, 2B)`` rank of each column among the anchor's ``N = 2B - 2`` negatives (0 = the most
+    similar); self and positive rank last (``N`` and ``N + 1``)."""
+    neg = negative_mask(batch, logits.device)
+    ranked = logits.detach().masked_fill(~neg, float("-inf"))
+    return ranked.argsort(dim=1, descending=True).argsort(dim=1)
+
+
 def ring_mask(logits: torch.Tensor, batch: int, lower: float, upper: float) -> torch.Tensor:
     """``(2B, 2B)`` bool: the negatives of each anchor whose similarity rank ``r`` (0 = most
     similar among its ``N = 2B - 2`` negatives) satisfies ``lower·N <= r < upper·N``."""
     n = 2 * batch - 2
-    neg = negative_mask(batch, logits.device)
-    ranked = logits.detach().masked_fill(~neg, float("-inf"))  # self and positive sort last
-    rank = ranked.argsort(dim=1, descending=True).argsort(dim=1)  # (2B, 2B) rank of each column
-    return neg & (rank >= lower * n) & (rank < upper * n)
+    rank = similarity_ranks(logits, batch)
+    return negative_mask(batch, logits.device) & (rank >= lower * n) & (rank < upper * n)
 
 
 def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, lower: float = 0.0,
