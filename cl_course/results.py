@@ -66,3 +66,47 @@ def write_summary(run_dir: str | Path, failures: dict[str, str] | None = None) -
     table = "\n".join(lines) + "\n"
     (run_dir / "summary.md").write_text(table)
     return table
+
+
+def seed_table(run_dirs: list[str | Path], metric: str = "knn_top1") -> tuple[list[dict], str]:
+    """Mean ± std over seeds of ``metric`` for every (notebook, variant) found in ``run_dirs``
+    (one folder per seed). Returns the rows and a markdown table."""
+    import statistics
+
+    values: dict[tuple[str, str], dict] = {}
+    for d in run_dirs:
+        for record in read_results(d):
+            entries = {"": record["metrics"], **(record.get("variants") or {})}
+            for variant, metrics in entries.items():
+                if isinstance(metrics.get(metric), (int, float)):
+                    key = (record["notebook"], variant)
+                    row = values.setdefault(key, {"profile": record.get("profile", ""), "seeds": {}})
+                    row["seeds"][record.get("seed")] = metrics[metric]
+    rows = []
+    for (notebook, variant), info in values.items():
+        xs = list(info["seeds"].values())
+        rows.append({"notebook": notebook, "variant": variant or "(headline)", "profile": info["profile"],
+                     "n_seeds": len(xs), "seeds": sorted(info["seeds"]), "mean": statistics.fmean(xs),
+                     "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "values": xs})
+    lines = [f"| notebook | variant | profile | seeds | {metric} mean ± std |", "|---|---|---|---|---|"]
+    lines += [f"| {r['notebook']} | {r['variant']} | {r['profile']} | {len(r['seeds'])} | "
+              f"{r['mean']:.4f} ± {r['std']:.4f} |" for r in rows]
+    return rows, "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cl_course.results RUN_DIR [RUN_DIR ...] [--metric knn_top1]``: mean ± std over the
+    run folders (one per seed)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m cl_course.results", description=main.__doc__)
+    ap.add_argument("run_dirs", nargs="+")
+    ap.add_argument("--metric", default="knn_top1")
+    args = ap.parse_args(argv)
+    _, table = seed_table(args.run_dirs, args.metric)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,6 +3,7 @@
     python -m cl_course.run                                  # every notebook, profile auto
     python -m cl_course.run 01 --profile ci --name smoke     # by number or stem
     python -m cl_course.run 01 -p temperature 0.2 -p epochs 3 --name t02
+    python -m cl_course.run 03 --profile cpu --seeds 0 1 2 --name cpu-03   # runs/cpu-03-seed0..2 + seeds.md
 
 Writes ``runs/<name>/``: the executed notebooks, each notebook's JSON, ``summary.csv`` and
 ``summary.md``. Exits 1 naming the notebook and cell when one fails (the others still run).
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .results import write_summary
+from .results import seed_table, write_summary
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="folder with cifar10.npz etc. (default: $CL_COURSE_DATA or data/)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override a notebook parameter (repeatable)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="run everything once per seed into <name>-seed<k>/ and write <name>-seeds.md (mean ± std)")
     parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output (epoch lines) here")
     args = parser.parse_args(argv)
@@ -74,16 +77,30 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     notebooks = find_notebooks(args.notebooks)
-    run_dir = Path(args.runs_dir) / (args.name or time.strftime("%Y%m%d-%H%M%S"))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    params = {name: parse_value(value) for name, value in args.parameter}
+    name = args.name or time.strftime("%Y%m%d-%H%M%S")
+    params = {key: parse_value(value) for key, value in args.parameter}
     if args.profile is not None:
         params["profile"] = args.profile
     if args.data_root is not None:
         params["data_root"] = str(Path(args.data_root).resolve())
-    params["output_dir"] = str(run_dir.resolve())
     os.environ["CL_COURSE_QUIET"] = "1"  # one line per epoch instead of progress bars
+    if args.seeds is None:
+        return run_once(pm, notebooks, Path(args.runs_dir) / name, params, args)
+    codes, dirs = [], []
+    for seed in args.seeds:
+        dirs.append(Path(args.runs_dir) / f"{name}-seed{seed}")
+        codes.append(run_once(pm, notebooks, dirs[-1], {**params, "seed": seed}, args))
+    _, table = seed_table(dirs)
+    out = Path(args.runs_dir) / f"{name}-seeds.md"
+    out.write_text(table)
+    print(f"\nover seeds {args.seeds} ({out}):\n{table}")
+    return max(codes)
 
+
+def run_once(pm, notebooks: list[Path], run_dir: Path, params: dict, args) -> int:
+    """Execute ``notebooks`` into ``run_dir`` with ``params``; write the summary; 1 if any failed."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    params = {**params, "output_dir": str(run_dir.resolve())}
     failures: dict[str, str] = {}
     for nb in notebooks:
         out = run_dir / nb.name

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,55 @@ def test_find_notebooks_exits_naming_an_unknown_selector_and_the_available_ones(
     message = str(info.value)
     assert f"no notebook matches {selector!r}" in message
     assert "01_simclr, 02_dcl, 10_wcl" in message
+
+
+def _record(notebook, seed, knn, variants):
+    return {"notebook": notebook, "profile": "cpu", "dataset": "cifar10", "seed": seed, "wall_time_s": 1.0,
+            "parameters": {}, "metrics": {"knn_top1": knn}, "variants": variants}
+
+
+def test_seed_table_gives_mean_and_sample_std_per_variant(tmp_path):
+    import json
+    import statistics
+
+    from cl_course.results import seed_table
+
+    dirs = []
+    for seed, (a, b) in enumerate([(0.50, 0.40), (0.54, 0.42), (0.52, 0.47)]):
+        d = tmp_path / f"s{seed}"
+        d.mkdir()
+        (d / "03_debiasing.json").write_text(json.dumps(_record("03_debiasing", seed, a, {"dcl": {"knn_top1": b}})))
+        dirs.append(d)
+    rows, table = seed_table(dirs)
+    dcl = next(r for r in rows if r["variant"] == "dcl")
+    assert dcl["n_seeds"] == 3 and dcl["seeds"] == [0, 1, 2]
+    assert dcl["mean"] == pytest.approx(statistics.fmean([0.40, 0.42, 0.47]))
+    assert dcl["std"] == pytest.approx(statistics.stdev([0.40, 0.42, 0.47]))
+    assert "0.4300 ± 0.0361" in table and "(headline)" in table
+
+
+def test_runner_with_seeds_runs_each_seed_into_its_folder_and_writes_the_seed_table(tmp_path, monkeypatch):
+    import json
+
+    import papermill
+
+    from cl_course import run
+
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    (nb_dir / "01_fake.ipynb").write_text("{}")
+    monkeypatch.setattr(run, "NOTEBOOKS", nb_dir)
+    calls = []
+
+    def fake_execute(inp, out, parameters, **kwargs):  # stands in for a real kernel
+        calls.append(parameters)
+        record = _record("01_fake", parameters["seed"], 0.5 + 0.1 * parameters["seed"], {})
+        (Path(parameters["output_dir"]) / "01_fake.json").write_text(json.dumps(record))
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    code = run.main(["01", "--seeds", "0", "1", "--name", "x", "--runs-dir", str(tmp_path / "runs"), "-p", "beta", "2"])
+    assert code == 0
+    assert [c["seed"] for c in calls] == [0, 1] and all(c["beta"] == 2 for c in calls)
+    assert (tmp_path / "runs" / "x-seed0" / "summary.md").exists()
+    assert (tmp_path / "runs" / "x-seed1" / "01_fake.json").exists()
+    assert "0.5500 ± 0.0707" in (tmp_path / "runs" / "x-seeds.md").read_text()
