@@ -42,8 +42,8 @@ def detect_false_negatives(support: torch.Tensor, candidates: torch.Tensor, top_
         ValueError: shapes, neither ``top_k`` nor ``threshold`` given, ``top_k`` or ``threshold``
             out of range, unknown ``aggregate``.
     """
-    if not isinstance(support, torch.Tensor) or support.dim() != 3:
-        raise ValueError(f"support must have shape (B, S, D), got "
+    if not isinstance(support, torch.Tensor) or support.dim() != 3 or support.shape[1] == 0:
+        raise ValueError(f"support must have shape (B, S, D) with S >= 1 views, got "
                          f"{tuple(support.shape) if isinstance(support, torch.Tensor) else type(support).__name__}")
     batch, _, dim = support.shape
     if not isinstance(candidates, torch.Tensor) or candidates.shape != (batch, dim):
@@ -55,7 +55,7 @@ def detect_false_negatives(support: torch.Tensor, candidates: torch.Tensor, top_
         raise ValueError(f"unknown aggregate {aggregate!r}: choose one of {AGGREGATES}")
     if top_k is None and threshold is None:
         raise ValueError("give top_k, threshold or both: with neither no false negative can be flagged")
-    if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k <= batch - 1):
+    if top_k is not None and not (isinstance(top_k, int) and not isinstance(top_k, bool) and 1 <= top_k <= batch - 1):
         raise ValueError(f"top_k must be an integer in [1, B - 1] = [1, {batch - 1}], got {top_k!r}")
     if threshold is not None and not (-1.0 <= float(threshold) <= 1.0):
         raise ValueError(f"threshold is a cosine similarity and must be in [-1, 1], got {threshold!r}")
