@@ -4,6 +4,8 @@
 
 All losses are timed interleaved, round after round, on the same inputs (the machines are
 noisy); the table gives the median time per call and the ratio to nt_xent (target <= 1.3x).
+The FNC rows include detection from two support embeddings; the support views' forward passes
+through a model are in benchmarks/bench_step.py (--objective fnc).
 """
 from __future__ import annotations
 
@@ -15,10 +17,22 @@ import torch
 
 from cl_course import losses
 
+def _fnc(mode):
+    def run(z1, z2):
+        # Detection from 2 support views (here: noisy copies of z1, no model) + the loss.
+        support = torch.stack([z1.detach() + 0.1 * torch.randn_like(z1) for _ in range(2)], dim=1)
+        flags = losses.detect_false_negatives(support, z1.detach(), top_k=1)
+        return losses.fnc_nt_xent(z1, z2, flags, temperature=0.5, mode=mode)
+    return run
+
+
 CASES = {
     "nt_xent": lambda z1, z2: losses.nt_xent(z1, z2, temperature=0.5),
     "debiased_nt_xent": lambda z1, z2: losses.debiased_nt_xent(z1, z2, temperature=0.5, tau_plus=0.1),
     "hard_negative_nt_xent": lambda z1, z2: losses.hard_negative_nt_xent(z1, z2, temperature=0.5, tau_plus=0.1, beta=1.0),
+    "fnc elimination (+detect)": _fnc("elimination"),
+    "fnc attraction (+detect)": _fnc("attraction"),
+    "ring_nt_xent (0.05, 0.6)": lambda z1, z2: losses.ring_nt_xent(z1, z2, temperature=0.5, lower=0.05, upper=0.6),
 }
 
 
@@ -56,10 +70,10 @@ def main():
     base = statistics.median(times["nt_xent"])
     print(f"forward+backward, B={args.batch}, D={args.dim}, device {device}, {torch.get_num_threads()} threads "
           f"(median of {args.rounds} rounds x {args.repeats} calls)")
-    print(f"{'loss':<24}{'ms/call':>10}{'x nt_xent':>12}")
+    print(f"{'loss':<28}{'ms/call':>10}{'x nt_xent':>12}")
     for name, ts in times.items():
         med = statistics.median(ts)
-        print(f"{name:<24}{med * 1e3:>10.2f}{med / base:>12.2f}")
+        print(f"{name:<28}{med * 1e3:>10.2f}{med / base:>12.2f}")
 
 
 if __name__ == "__main__":

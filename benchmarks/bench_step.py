@@ -23,6 +23,7 @@ from cl_course.augment import SimCLRViews
 from cl_course.data import load_dataset
 from cl_course.losses import nt_xent
 from cl_course.models import build_model
+from cl_course.objectives import SupportSetObjective
 from cl_course.train import ViewPairObjective
 
 
@@ -59,6 +60,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=5, help="timed steps per variant and round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--data-root", default=None)
+    ap.add_argument("--objective", default="simclr", choices=["simclr", "fnc"],
+                    help="fnc: the step also embeds 2 support views per image (no gradient) and flags false negatives")
     args = ap.parse_args()
     cfg = profiles.resolve(args.profile)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -85,11 +88,15 @@ def main():
             z = model(ready)
         z.float().pow(2).mean().backward()
 
-    objective = ViewPairObjective(views, nt_xent, temperature=cfg["temperature"])
+    if args.objective == "fnc":
+        objective = SupportSetObjective(views, support_size=2, top_k=1, temperature=cfg["temperature"])
+    else:
+        objective = ViewPairObjective(views, nt_xent, temperature=cfg["temperature"])
+    labels = data.y_train[:B].to(device)
 
     def step():  # exactly what cl_course.train.fit runs per step, minus the optimizer
         with torch.autocast(**amp):
-            loss = objective(model, images, None, gen)
+            loss = objective(model, images, labels, gen)
         loss.backward()
 
     def step_from_loader(v1, v2):
@@ -135,7 +142,7 @@ def main():
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in results.items()), flush=True)
         model.zero_grad(set_to_none=True)
     med = {k: statistics.median(v) for k, v in results.items()}
-    print(f"\nprofile {args.profile}: {cfg['encoder']} width {cfg['width']}, batch {B} (2B = {2 * B} views), "
+    print(f"\nobjective {args.objective}, profile {args.profile}: {cfg['encoder']} width {cfg['width']}, batch {B} (2B = {2 * B} views), "
           f"{cfg['image_size']} px, device {device}, {torch.get_num_threads()} threads")
     print("images/s (median of rounds; an image = its two views):")
     for k, v in med.items():
