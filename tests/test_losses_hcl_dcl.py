@@ -197,10 +197,12 @@ def test_fused_tilted_logsumexp_matches_two_logsumexps_in_value_and_gradient(bet
     from cl_course.losses.hard_negative import _TiltedLogSumExp
     g = torch.Generator().manual_seed(13)
     x = (torch.randn(6, 9, generator=g, dtype=torch.float64) * 3)
-    x[torch.arange(6), torch.arange(6)] = float("-inf")  # entries that are not negatives
+    mask = torch.ones(6, 9, dtype=torch.bool)
+    mask[torch.arange(6), torch.arange(6)] = False  # entries that are not negatives
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
-    fused = _TiltedLogSumExp.apply(a, beta)
-    plain = torch.logsumexp((1 + beta) * b, dim=1) - torch.logsumexp(beta * b, dim=1)
+    fused = _TiltedLogSumExp.apply(a, mask, beta)
+    masked = b.masked_fill(~mask, float("-inf"))
+    plain = torch.logsumexp((1 + beta) * masked, dim=1) - torch.logsumexp(beta * masked, dim=1)
     torch.testing.assert_close(fused, plain)
     w = torch.randn(6, generator=g, dtype=torch.float64)
     (fused * w).sum().backward()

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from ._common import check_temperature, check_views
+from ._common import check_temperature, check_views, cosine_logits, negative_mask, positive_logits
 from .debiased import check_tau_plus, debiased_loss, masked_logits, split_logits
 
 
@@ -18,15 +18,17 @@ def check_beta(beta: float) -> float:
 
 
 class _TiltedLogSumExp(torch.autograd.Function):
-    """``log sum_k softmax(β x)_k e^{x_k}`` per row, i.e. ``logsumexp((1+β)x) - logsumexp(βx)``,
-    in one fused pass with an analytic backward, ``∂/∂x_k = (1+β) p_k - β q_k`` with
-    ``p = softmax((1+β)x)`` and ``q = softmax(βx)``. Entries ``-inf`` are not negatives."""
+    """``log sum_k softmax(β x)_k e^{x_k}`` per row over the entries where ``mask`` is true, i.e.
+    ``logsumexp((1+β)x) - logsumexp(βx)``, fused: the mask is applied on the function's own copy
+    and the backward is analytic, ``∂/∂x_k = (1+β) p_k - β q_k`` with ``p = softmax((1+β)x)`` and
+    ``q = softmax(βx)`` over the masked row (zero off the mask)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, beta: float) -> torch.Tensor:
-        m = x.amax(dim=1, keepdim=True)  # finite: every anchor has >= 2 negatives
-        d = x - m
-        eb = d.mul(beta).exp_()  # e^{β d}
+    def forward(ctx, x: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
+        d = x.masked_fill(~mask, float("-inf"))  # our own copy: the in-place ops below are safe
+        m = d.amax(dim=1, keepdim=True)  # finite: every anchor has >= 2 negatives
+        d.sub_(m)
+        eb = d.mul(beta).exp_()  # e^{β d}, 0 off the mask
         e1b = d.exp_().mul_(eb)  # e^{(1+β) d}, reusing d's memory
         sb, s1b = eb.sum(1, keepdim=True), e1b.sum(1, keepdim=True)
         ctx.save_for_backward(eb, e1b, sb, s1b)
@@ -37,7 +39,7 @@ class _TiltedLogSumExp(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         eb, e1b, sb, s1b = ctx.saved_tensors
         g = grad.unsqueeze(1)
-        return e1b.mul((1 + ctx.beta) * g / s1b).sub_(eb.mul(ctx.beta * g / sb)), None
+        return e1b.mul((1 + ctx.beta) * g / s1b).sub_(eb.mul(ctx.beta * g / sb)), None, None
 
 
 def hard_negative_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5,
@@ -84,15 +86,16 @@ def hard_negative_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float
     t = check_temperature(temperature)
     tp = check_tau_plus(tau_plus)
     b = check_beta(beta)
-    n = 2 * z1.shape[0] - 2
-    pos, neg = masked_logits(z1, z2, t)  # (2B,), (2B, 2B) with -inf off the negatives
-    if b > 0:
-        # log sum_k w_k e^{s_k/t} = log N + logsumexp((1+β) s/t) - logsumexp(β s/t): the weights'
-        # normaliser stays in the graph, so gradients flow through the weights as in the paper's code.
-        log_sum = math.log(n) + _TiltedLogSumExp.apply(neg, b)
-    else:
-        log_sum = torch.logsumexp(neg, dim=1)
-    return debiased_loss(pos, log_sum, n, t, tp)
+    batch = z1.shape[0]
+    n = 2 * batch - 2
+    if b == 0:
+        pos, neg = masked_logits(z1, z2, t)  # (2B,), (2B, 2B) with -inf off the negatives
+        return debiased_loss(pos, torch.logsumexp(neg, dim=1), n, t, tp)
+    logits = cosine_logits(z1, z2, t)  # (2B, 2B)
+    # log sum_k w_k e^{s_k/t} = log N + logsumexp((1+β) s/t) - logsumexp(β s/t): the weights'
+    # normaliser stays in the graph, so gradients flow through the weights as in the paper's code.
+    log_sum = math.log(n) + _TiltedLogSumExp.apply(logits, negative_mask(batch, logits.device), b)
+    return debiased_loss(positive_logits(z1, z2, t), log_sum, n, t, tp)
 
 
 def importance_weights(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, beta: float = 1.0) -> torch.Tensor:
