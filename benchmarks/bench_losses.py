@@ -2,14 +2,16 @@
 
     python benchmarks/bench_losses.py [--batch 512] [--dim 128] [--repeats 20]
 
-All losses are timed interleaved, round after round, on the same inputs (the machines are
-noisy); the table gives the median time per call and the ratio to nt_xent (target <= 1.3x).
+All losses are timed interleaved on the same inputs (the machines are
+noisy): call by call, in a shuffled order each round; the table gives the median time per call
+and the ratio to nt_xent (target <= 1.3x).
 The FNC rows include detection from two support embeddings; the support views' forward passes
 through a model are in benchmarks/bench_step.py (--objective fnc).
 """
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 
@@ -59,17 +61,20 @@ def main():
     times = {name: [] for name in CASES}
     for name, fn in CASES.items():  # warm-up
         run(fn)
+    order = list(CASES)
+    rng = random.Random(0)
     for _ in range(args.rounds):
-        for name, fn in CASES.items():
-            sync()
-            t0 = time.perf_counter()
-            for _ in range(args.repeats):
-                run(fn)
-            sync()
-            times[name].append((time.perf_counter() - t0) / args.repeats)
+        rng.shuffle(order)  # a different order every round: drifts in machine speed hit all losses alike
+        for _ in range(args.repeats):
+            for name in order:  # one call each, interleaved call by call
+                sync()
+                t0 = time.perf_counter()
+                run(CASES[name])
+                sync()
+                times[name].append(time.perf_counter() - t0)
     base = statistics.median(times["nt_xent"])
     print(f"forward+backward, B={args.batch}, D={args.dim}, device {device}, {torch.get_num_threads()} threads "
-          f"(median of {args.rounds} rounds x {args.repeats} calls)")
+          f"(median of {args.rounds} rounds x {args.repeats} calls, interleaved call by call)")
     print(f"{'loss':<28}{'ms/call':>10}{'x nt_xent':>12}")
     for name, ts in times.items():
         med = statistics.median(ts)
