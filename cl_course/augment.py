@@ -197,7 +197,13 @@ class SimCLRViews:
 
     def pair(self, images: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Two independent views of every image: ``(view1, view2)``, drawn in one batched pass."""
-        return self(torch.cat([images, images]), gen).chunk(2)
+        return self.stacked_pair(images, gen).chunk(2)
+
+    def stacked_pair(self, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Both views of every image as one ``(2B, C, size, size)`` channels-last batch (view 1 of
+        all images, then view 2): the network input of a contrastive step."""
+        x = self(torch.cat([images, images]), gen)  # each row gets its own draw
+        return x.contiguous(memory_format=torch.channels_last)
 
     def plain(self, images: torch.Tensor) -> torch.Tensor:
         """The un-augmented, normalised images (resized to ``size`` if needed), for evaluation."""

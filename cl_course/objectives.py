@@ -74,7 +74,7 @@ class SupportSetObjective:
         return detect_false_negatives(support, z1.detach().float(), self.top_k, self.threshold, self.aggregate)
 
     def __call__(self, model, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
-        x = self.views(torch.cat([images, images]), gen).contiguous(memory_format=torch.channels_last)
+        x = self.views.stacked_pair(images, gen)  # (2B, C, H, W)
         z1, z2 = model(x).chunk(2)
         same = labels[:, None] == labels[None, :]
         same.fill_diagonal_(False)
@@ -112,6 +112,6 @@ class RingObjective:
     def __call__(self, model, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
         from .losses import ring_nt_xent
 
-        x = self.views(torch.cat([images, images]), gen).contiguous(memory_format=torch.channels_last)
+        x = self.views.stacked_pair(images, gen)  # (2B, C, H, W)
         z1, z2 = model(x).chunk(2)
         return ring_nt_xent(z1, z2, self.temperature, *self.ring)

@@ -51,8 +51,7 @@ class ViewPairObjective:
         self.views, self.loss, self.pass_labels, self.loss_kwargs = views, loss, pass_labels, loss_kwargs
 
     def __call__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
-        # Both views in one batched pass (each row gets its own draw): (2B, C, H, W).
-        x = self.views(torch.cat([images, images]), gen).contiguous(memory_format=torch.channels_last)
+        x = self.views.stacked_pair(images, gen)  # (2B, C, H, W)
         z1, z2 = model(x).chunk(2)  # one forward pass: BatchNorm sees both views together
         if self.pass_labels:
             return self.loss(z1, z2, labels, **self.loss_kwargs)
