@@ -23,7 +23,7 @@ from cl_course.augment import SimCLRViews
 from cl_course.data import load_dataset
 from cl_course.losses import nt_xent
 from cl_course.models import build_model
-from cl_course.objectives import SupportSetObjective
+from cl_course.objectives import RingObjective, SupportSetObjective
 from cl_course.train import ViewPairObjective
 
 
@@ -60,8 +60,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=5, help="timed steps per variant and round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--objective", default="simclr", choices=["simclr", "fnc"],
-                    help="fnc: the step also embeds 2 support views per image (no gradient) and flags false negatives")
+    ap.add_argument("--objective", default="simclr", choices=["simclr", "fnc", "ring"],
+                    help="fnc: the step also embeds 2 support views per image (no gradient) and flags false "
+                         "negatives; ring: ring_nt_xent with notebook 05's ring (0.05, 0.6)")
     args = ap.parse_args()
     cfg = profiles.resolve(args.profile)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -90,6 +91,8 @@ def main():
 
     if args.objective == "fnc":
         objective = SupportSetObjective(views, support_size=2, top_k=1, temperature=cfg["temperature"])
+    elif args.objective == "ring":
+        objective = RingObjective(views, 0.05, 0.6, temperature=cfg["temperature"])
     else:
         objective = ViewPairObjective(views, nt_xent, temperature=cfg["temperature"])
     labels = data.y_train[:B].to(device)

@@ -49,10 +49,16 @@ def cosine_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tor
 
     The diagonal (an anchor with itself) is left in place; callers mask it.
     """
+    z = unit_anchors(z1, z2)
     # Autocast would run the matmul in bf16 whatever its inputs; the logits must be float32.
     with torch.autocast(device_type=z1.device.type, enabled=False):
-        z = F.normalize(torch.cat([z1, z2]).float(), dim=1)  # (2B, D)
         return z @ z.T / temperature  # (2B, 2B)
+
+
+def unit_anchors(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """The ``2B`` anchors ``[z1; z2]`` scaled to unit length, ``(2B, D)`` in float32."""
+    with torch.autocast(device_type=z1.device.type, enabled=False):
+        return F.normalize(torch.cat([z1, z2]).float(), dim=1)
 
 
 def positive_index(batch: int, device: torch.device) -> torch.Tensor:

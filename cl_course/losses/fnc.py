@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import check_temperature, check_views, cosine_logits, positive_index
+from ._common import check_temperature, check_views, positive_index, unit_anchors
 from .oracle import check_image_mask, nt_xent_without
 
 AGGREGATES = ("max", "mean")
@@ -111,13 +111,22 @@ def fnc_nt_xent(z1: torch.Tensor, z2: torch.Tensor, false_negatives: torch.Tenso
         raise ValueError(f"unknown mode {mode!r}: choose one of {MODES}")
     if mode == "elimination":
         return nt_xent_without(z1, z2, false_negatives, t)
-    logits = cosine_logits(z1, z2, t)  # (2B, 2B)
-    n2 = 2 * batch
-    self_mask = torch.eye(n2, dtype=torch.bool, device=logits.device)
-    log_prob = torch.log_softmax(logits.masked_fill(self_mask, float("-inf")), dim=1)  # (2B, 2B)
-    eye = torch.eye(batch, dtype=torch.bool, device=false_negatives.device)
-    targets = (false_negatives & ~eye).repeat(2, 2).to(logits.device)  # flagged views
-    targets[torch.arange(n2, device=logits.device), positive_index(batch, logits.device)] = True
-    targets &= ~self_mask
-    per_anchor = log_prob.masked_fill(~targets, 0.0).sum(1) / targets.sum(1)
-    return -per_anchor.mean()
+    z = unit_anchors(z1, z2)  # (2B, D)
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        logits = z @ z.T / t  # (2B, 2B)
+        n2 = 2 * batch
+        self_mask = torch.eye(n2, dtype=torch.bool, device=logits.device)
+        target = positive_index(batch, logits.device)
+        # -log p_{i,p(i)} = log Z_i - s_{i,p(i)}/t, with Z_i the denominator (all k != i)
+        positive_term = F.cross_entropy(logits.masked_fill(self_mask, float("-inf")), target, reduction="none")
+        # sum_{f in F(i)} log p_if = sum_f s_if/t - |F(i)| log Z_i. A flagged image brings both its
+        # views, so their summed unit vectors (one (B, B) @ (B, D) product) replace the masked matrix.
+        flags = (false_negatives & ~torch.eye(batch, dtype=torch.bool, device=false_negatives.device)).to(
+            device=z.device, dtype=z.dtype)  # (B, B)
+        flagged_views = (flags @ (z[:batch] + z[batch:])).repeat(2, 1)  # (2B, D)
+        flagged_sum = (z * flagged_views).sum(1) / t  # (2B,) sum_f s_if/t
+        positive = (z * z.roll(batch, 0)).sum(1) / t  # (2B,) s_{i,p(i)}/t
+        count = 1.0 + 2.0 * flags.sum(1).repeat(2)  # (2B,) the positive and two views per flagged image
+        # l_i = log Z_i - (s_{i,p(i)} + sum_f s_if) / (t (1 + |F(i)|))
+        per_anchor = positive_term + positive - (positive + flagged_sum) / count
+    return per_anchor.mean()

@@ -28,10 +28,28 @@ def similarity_ranks(logits: torch.Tensor, batch: int) -> torch.Tensor:
 
 def ring_mask(logits: torch.Tensor, batch: int, lower: float, upper: float) -> torch.Tensor:
     """``(2B, 2B)`` bool: the negatives of each anchor whose similarity rank ``r`` (0 = most
-    similar among its ``N = 2B - 2`` negatives) satisfies ``lower·N <= r < upper·N``."""
+    similar among its ``N = 2B - 2`` negatives) satisfies ``lower·N <= r < upper·N``.
+
+    The ranks ``ceil(lower·N) .. ceil(upper·N) - 1`` are kept: a selection per row gives the similarity
+    at each end of the ring and the mask is two comparisons (no rank matrix; ties at an end of the
+    ring are all kept or all dropped together).
+    """
     n = 2 * batch - 2
-    rank = similarity_ranks(logits, batch)
-    return negative_mask(batch, logits.device) & (rank >= lower * n) & (rank < upper * n)
+    neg = negative_mask(batch, logits.device)
+    x = logits.detach().masked_fill(~neg, float("-inf"))
+    first, stop = math.ceil(lower * n), math.ceil(upper * n)  # kept ranks: first .. stop - 1
+    keep = neg.clone()
+    if first >= stop:
+        return keep & False
+    if first == 0 and stop >= n:
+        return keep
+    # The negative of rank r (descending) is the (n + 2 - r)-th smallest entry of its row: self and
+    # positive are -inf. kthvalue selects without sorting the row (about 2x faster than a sort).
+    if first > 0:
+        keep &= x <= x.kthvalue(n + 2 - first, dim=1, keepdim=True).values
+    if stop < n:
+        keep &= x > x.kthvalue(n + 2 - stop, dim=1, keepdim=True).values
+    return keep
 
 
 def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, lower: float = 0.0,
