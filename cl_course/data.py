@@ -47,6 +47,11 @@ class ImageDataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     source: str = ""
+    # Biased data sets (cl_course.shortcuts) also record each sample's shortcut attribute (e.g. its
+    # colour, int64 (N,)) and its names; a sample's group is (label, attribute).
+    attr_train: torch.Tensor | None = None
+    attr_test: torch.Tensor | None = None
+    attributes: list[str] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -73,8 +78,9 @@ class ImageDataset:
             return chosen[torch.randperm(len(chosen), generator=gen)]
 
         tr, te = pick(self.y_train, n_train), pick(self.y_test, n_test)
+        attrs = {} if self.attr_train is None else dict(attr_train=self.attr_train[tr], attr_test=self.attr_test[te])
         return replace(self, x_train=self.x_train[tr], y_train=self.y_train[tr],
-                       x_test=self.x_test[te], y_test=self.y_test[te])
+                       x_test=self.x_test[te], y_test=self.y_test[te], **attrs)
 
     def __repr__(self) -> str:
         return (f"ImageDataset({self.name!r}: train {tuple(self.x_train.shape)}, test "

@@ -1,4 +1,5 @@
-"""Evaluation of frozen representations: weighted kNN, a linear probe, alignment and uniformity."""
+"""Evaluation of frozen representations: weighted kNN, a linear probe, accuracy by group on biased
+data, alignment and uniformity."""
 from __future__ import annotations
 
 from typing import Callable
@@ -112,6 +113,32 @@ def linear_probe(
         train_acc = (clf(xtr).argmax(1) == train_labels).float().mean().item()
         pred = clf(xte).argmax(1)
     return {"train_top1": train_acc, "test_top1": (pred == test_labels).float().mean().item(), "predictions": pred}
+
+
+def group_accuracy(predictions: torch.Tensor, labels: torch.Tensor, attrs: torch.Tensor) -> dict:
+    """Accuracy by group on a biased data set (groups are (label, shortcut attribute) pairs).
+
+    Returns ``unbiased_acc`` (all samples: on a test split whose attribute is independent of the
+    label, this is the unbiased accuracy), ``bias_aligned_acc`` (attribute = label),
+    ``bias_conflicting_acc`` (attribute != label), ``worst_group_acc`` (the lowest accuracy of a
+    group with samples) and ``group_acc``, a ``(num_labels, num_attrs)`` table (NaN: no sample).
+    """
+    if not (predictions.shape == labels.shape == attrs.shape and labels.dim() == 1):
+        raise ValueError(f"predictions, labels and attrs must all have shape (N,), got "
+                         f"{tuple(predictions.shape)}, {tuple(labels.shape)}, {tuple(attrs.shape)}")
+    correct = (predictions == labels).float()
+    aligned = labels == attrs
+    n_labels, n_attrs = int(labels.max()) + 1, int(attrs.max()) + 1
+    group = labels * n_attrs + attrs
+    hits = torch.zeros(n_labels * n_attrs).scatter_add_(0, group, correct)
+    count = torch.zeros(n_labels * n_attrs).scatter_add_(0, group, torch.ones_like(correct))
+    table = (hits / count).view(n_labels, n_attrs)  # NaN where a group is empty
+
+    def mean(mask):
+        return correct[mask].mean().item() if mask.any() else float("nan")
+    return {"unbiased_acc": correct.mean().item(), "bias_aligned_acc": mean(aligned),
+            "bias_conflicting_acc": mean(~aligned), "worst_group_acc": table[count.view_as(table) > 0].min().item(),
+            "group_acc": table}
 
 
 def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> float:

@@ -10,6 +10,7 @@ import math
 import os
 
 from .data import DATASETS
+from .shortcuts import BIASED_DATASETS, check_rho
 
 PROFILE_NAMES = ("ci", "cpu", "gpu", "auto")
 
@@ -39,6 +40,20 @@ PROFILES: dict[str, dict] = {
     ),
 }
 
+# Notebooks 06-07 (shortcuts) change these knobs of the profile: a biased data set with a known
+# colour shortcut (cl_course.shortcuts) and its bias strength rho.
+SHORTCUT_PROFILES: dict[str, dict] = {
+    # scikit-learn digits painted in colour (no network, no data copy): seconds.
+    "ci": dict(dataset="colored_digits", rho=0.99, crop_scale=0.5, compare_epochs=2),
+    # Colored MNIST on 2 CPU cores: a 10,000-image class-balanced subset of the training set (the
+    # 10,000 test images, coloured independently of the digit, are all kept: about 100 per group).
+    "cpu": dict(dataset="colored_mnist", rho=0.99, n_train=10000, width=32, image_size=28, crop_scale=0.3,
+                epochs=4, compare_epochs=3, monitor_bank=None, monitor_queries=2000),
+    # CIFAR-10 with a class-correlated colour tint, ResNet-18 (unverified: no GPU was available).
+    "gpu": dict(dataset="tinted_cifar10", rho=0.99, compare_epochs=15),
+}
+FAMILIES = ("contrastive", "shortcut")
+
 # Where a value has a range, the check and the message.
 _POSITIVE_INT = ("epochs", "width", "stages", "stem_stride", "image_size", "sweep_epochs", "compare_epochs", "knn_k",
                  "probe_epochs")
@@ -57,8 +72,15 @@ def check(cfg: dict) -> None:
     def bad(name, need):
         raise ConfigError(f"{name}={cfg[name]!r} is invalid: {need}. Change it in the parameters cell (or -p {name} ...).")
 
-    if cfg["dataset"] not in DATASETS:
-        bad("dataset", f"choose one of {', '.join(DATASETS)}")
+    if cfg["dataset"] not in DATASETS + tuple(BIASED_DATASETS):
+        bad("dataset", f"choose one of {', '.join(DATASETS + tuple(BIASED_DATASETS))}")
+    if "rho" in cfg:
+        try:
+            check_rho(cfg["rho"])
+        except ValueError as exc:
+            raise ConfigError(f"{exc}. Change it in the parameters cell (or -p rho ...).") from None
+        if cfg["dataset"] not in BIASED_DATASETS:
+            bad("dataset", f"a notebook on shortcuts needs a biased data set: choose one of {', '.join(BIASED_DATASETS)}")
     if not (isinstance(cfg["batch_size"], int) and cfg["batch_size"] >= 2):
         bad("batch_size", "it must be an integer >= 2, since every anchor needs at least one negative")
     if not (_is_number(cfg["temperature"]) and cfg["temperature"] > 0):
@@ -96,14 +118,19 @@ def requested_profile(profile: str | None) -> str:
     return name
 
 
-def resolve(profile: str, overrides: dict | None = None) -> dict:
+def resolve(profile: str, overrides: dict | None = None, family: str = "contrastive") -> dict:
     """The profile's values with every non-``None`` override applied, checked.
 
-    ``profile`` must already be concrete (``ci``, ``cpu`` or ``gpu``).
+    ``profile`` must already be concrete (``ci``, ``cpu`` or ``gpu``); ``family="shortcut"`` applies
+    :data:`SHORTCUT_PROFILES` (notebooks 06-07) on top of it.
     """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    if family not in FAMILIES:
+        raise ConfigError(f"unknown notebook family {family!r}: choose one of {', '.join(FAMILIES)}")
     cfg = dict(PROFILES[profile])
+    if family == "shortcut":
+        cfg.update(SHORTCUT_PROFILES[profile])
     for key, value in (overrides or {}).items():
         if key not in cfg:
             raise ConfigError(f"unknown parameter {key!r}: the known ones are {', '.join(sorted(cfg))}")

@@ -18,8 +18,9 @@ import torch
 from . import profiles
 from .augment import SimCLRViews
 from .data import REAL_DATASETS, DataNotFoundError, ImageDataset, default_data_root, load_dataset
-from .evaluate import embed, knn_top1, linear_probe
+from .evaluate import embed, group_accuracy, knn_predict, knn_top1, linear_probe
 from .models import ContrastiveModel, build_model
+from .shortcuts import BIASED_DATASETS, load_biased_dataset, shortcut_views_kwargs
 from .train import History, ViewPairObjective, fit, knn_monitor
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,12 +46,16 @@ class Session:
     params: dict
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    family: str = "contrastive"
 
     # --- building blocks -------------------------------------------------------------------
     def views(self, **changes) -> SimCLRViews:
-        """SimCLR views for this data set and profile (keyword arguments override fields)."""
+        """SimCLR views for this data set and profile (keyword arguments override fields). On the
+        biased data sets (``family="shortcut"``) the default views keep the colour shortcut: crops only."""
         kw = dict(size=self.cfg["image_size"], scale=(self.cfg["crop_scale"], 1.0),
                   mean=self.data.mean, std=self.data.std)
+        if self.family == "shortcut":
+            kw.update(shortcut_views_kwargs())
         kw.update(changes)
         return SimCLRViews(**kw)
 
@@ -102,6 +107,30 @@ class Session:
                                               epochs=self.cfg["probe_epochs"], seed=self.seed)["test_top1"]
         return out
 
+    def evaluate_groups(self, model, views: SimCLRViews | None = None, probe: bool = True,
+                        encoder=None) -> dict:
+        """On a biased data set: kNN (and linear-probe) accuracy on the test set, whose shortcut is
+        independent of the label, overall (``knn_top1``), on its bias-conflicting part and for the
+        worst (label, attribute) group. The probe is trained on the biased training labels, as a
+        downstream user would. ``encoder`` overrides ``model.encoder``."""
+        d = self.data
+        if d.attr_test is None:
+            raise ValueError(f"{d.name} records no shortcut attribute: group accuracy needs a biased data set")
+        views = views or self.views()
+        enc = encoder if encoder is not None else model.encoder
+        f = {split: embed(enc, getattr(d, f"x_{split}"), views.plain, device=self.device) for split in ("train", "test")}
+        knn = knn_predict(f["train"], d.y_train, f["test"], d.num_classes, k=self.cfg["knn_k"]).argmax(1)
+        g = group_accuracy(knn, d.y_test, d.attr_test)
+        out = {"knn_top1": g["unbiased_acc"], "bias_conflicting_acc": g["bias_conflicting_acc"],
+               "bias_aligned_acc": g["bias_aligned_acc"], "worst_group_acc": g["worst_group_acc"]}
+        if probe:
+            pred = linear_probe(f["train"], d.y_train, f["test"], d.y_test, d.num_classes,
+                                epochs=self.cfg["probe_epochs"], seed=self.seed)["predictions"]
+            g = group_accuracy(pred, d.y_test, d.attr_test)
+            out.update(linear_top1=g["unbiased_acc"], linear_bias_conflicting_acc=g["bias_conflicting_acc"],
+                       linear_worst_group_acc=g["worst_group_acc"])
+        return out
+
     # --- results -----------------------------------------------------------------------------
     def finish(self, metrics: dict, variants: dict | None = None) -> Path:
         """Write ``output_dir/<notebook>.json`` (DESIGN §4) and return its path."""
@@ -142,15 +171,26 @@ def describe_device(device: torch.device) -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
+def _load(cfg: dict, root: Path) -> ImageDataset:
+    if cfg["dataset"] in BIASED_DATASETS:
+        return load_biased_dataset(cfg["dataset"], cfg["rho"], root)
+    return load_dataset(cfg["dataset"], root)
+
+
+def _needs_real_data(dataset: str) -> bool:
+    return dataset in REAL_DATASETS or BIASED_DATASETS.get(dataset, ("",))[0] in REAL_DATASETS
+
+
 def setup(notebook: str, profile: str | None = None, seed: int = 0, data_root=None, output_dir=None,
-          method_params: dict | None = None, **overrides) -> Session:
+          method_params: dict | None = None, family: str = "contrastive", **overrides) -> Session:
     """Resolve a notebook's parameters and load its data.
 
     ``profile``: ``"ci"``, ``"cpu"``, ``"gpu"`` or ``"auto"`` (``None``: ``$CL_COURSE_PROFILE``,
     else ``"auto"``). ``"auto"`` picks ``gpu`` with CUDA, else ``cpu``, and falls back to ``ci``
     (saying so) when the real data can be neither found nor downloaded. ``overrides`` are the
     profile's knobs (``epochs``, ``batch_size``, ``temperature``, ...; ``None`` keeps the
-    profile's value); ``method_params`` are the notebook's own knobs, recorded in the JSON.
+    profile's value); ``method_params`` are the notebook's own knobs, recorded in the JSON;
+    ``family="shortcut"`` selects the biased data sets of notebooks 06-07 (with their ``rho``).
 
     Raises:
         ConfigError: unknown profile or parameter, or a value out of range.
@@ -163,12 +203,12 @@ def setup(notebook: str, profile: str | None = None, seed: int = 0, data_root=No
     name = requested
     if requested == "auto":
         name = "gpu" if torch.cuda.is_available() else "cpu"
-    cfg = profiles.resolve(name, overrides)
+    cfg = profiles.resolve(name, overrides, family)
     root = Path(data_root).expanduser() if data_root is not None else default_data_root()
     try:
-        data = load_dataset(cfg["dataset"], root)
+        data = _load(cfg, root)
     except DataNotFoundError as exc:
-        if requested != "auto" or cfg["dataset"] not in REAL_DATASETS:
+        if requested != "auto" or not _needs_real_data(cfg["dataset"]):
             raise
         note = (f"profile 'auto' fell back to 'ci': {exc.args[0].split('. Set')[0]}. "
                 "Results below are the ci profile's (tiny data, tiny model), not the real experiment.")
@@ -176,15 +216,15 @@ def setup(notebook: str, profile: str | None = None, seed: int = 0, data_root=No
         print("NOTE:", note)
         name = "ci"
         ci_overrides = {k: v for k, v in overrides.items() if k != "dataset"}
-        cfg = profiles.resolve("ci", ci_overrides)
-        data = load_dataset(cfg["dataset"], root)
+        cfg = profiles.resolve("ci", ci_overrides, family)
+        data = _load(cfg, root)
     data = data.subset(cfg["n_train"], cfg["n_test"], seed=0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     out = Path(output_dir).expanduser() if output_dir is not None else default_output_dir()
     torch.manual_seed(seed)
     session = Session(notebook=notebook, profile=name, cfg=cfg, seed=seed, device=device, data=data,
                       output_dir=out, params={"requested_profile": requested, "data_root": str(root),
-                                              **(method_params or {})}, notes=notes)
+                                              **(method_params or {})}, notes=notes, family=family)
     print(f"profile {name} | {data!r} | device {describe_device(device)} | output {out}")
     print("configuration: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     return session

@@ -72,10 +72,21 @@ def learning_rate(step: int, total: int, base_lr: float, warmup: int) -> float:
 
 
 def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """``"adamw"`` or ``"sgd"`` (momentum 0.9, nesterov); no weight decay on BN and biases."""
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    """``"adamw"`` or ``"sgd"`` (momentum 0.9, nesterov); no weight decay on BN and biases.
+
+    A model with an ``lr_scales`` dict (submodule name → factor) trains those submodules at
+    ``factor × lr`` (the group's ``lr_scale``; :func:`fit` applies the schedule to each group).
+    """
+    scales = getattr(model, "lr_scales", {})
+    groups = []
+    for scale_name, scale in [(None, 1.0), *scales.items()]:
+        if scale_name is None:
+            taken = {id(p) for n in scales for p in getattr(model, n).parameters()}
+            params = [p for p in model.parameters() if id(p) not in taken]
+        else:
+            params = list(getattr(model, scale_name).parameters())
+        groups += [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, "lr_scale": scale},
+                   {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lr_scale": scale}]
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr)
     if name == "sgd":
@@ -168,7 +179,7 @@ def fit(
         for i in bar:
             step = epoch * steps_per_epoch + i
             for group in opt.param_groups:
-                group["lr"] = learning_rate(step, total, lr, warmup)
+                group["lr"] = learning_rate(step, total, lr, warmup) * group.get("lr_scale", 1.0)
             idx = order[i * batch_size : (i + 1) * batch_size]
             gen.manual_seed(seed * 1_000_003 + step)
             if hasattr(objective, "set_step"):  # schedules inside an objective (e.g. an annealed ring)
