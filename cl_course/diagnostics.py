@@ -64,3 +64,19 @@ def effective_negatives(w: torch.Tensor) -> float:
     """Mean over anchors (rows) of the effective sample size ``(sum_k w_k)^2 / sum_k w_k^2`` of a
     ``(M, N)`` matrix of weights on negatives: ``N`` for uniform weights, 1 when one dominates."""
     return ((w.sum(1) ** 2) / (w ** 2).sum(1)).mean().item()
+
+
+def shortcut_pair_masks(labels: torch.Tensor, attrs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``(2B, 2B)`` bool masks over each anchor's negatives, by whether a negative shares the
+    anchor's label and its shortcut attribute (group labels, for analysis only). A negative with the
+    anchor's colour but another digit is what a colour shortcut confuses: a hard negative."""
+    batch = len(labels)
+    if attrs.shape != labels.shape:
+        raise ValueError(f"attrs must have the shape of labels {tuple(labels.shape)}, got {tuple(attrs.shape)}")
+    y, a = torch.cat([labels, labels]), torch.cat([attrs, attrs])
+    neg = negative_mask(batch, labels.device)
+    same_y, same_a = y[:, None] == y[None, :], a[:, None] == a[None, :]
+    return {"same colour, other class": neg & same_a & ~same_y,
+            "other colour, same class": neg & ~same_a & same_y,
+            "other colour, other class": neg & ~same_a & ~same_y,
+            "same colour, same class": neg & same_a & same_y}

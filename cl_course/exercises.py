@@ -191,3 +191,58 @@ def check_ring_schedule(fn: Callable[[float, float, float], tuple]) -> bool:
     return _run("ring schedule", lambda *a: torch.tensor(fn(*a), dtype=torch.float64), cases,
                 lambda *a: torch.tensor(annealed_ring(*a), dtype=torch.float64), atol=1e-9,
                 hint="At progress 0 the ring is (0, 1); past 1 it stays at (lower, upper).")
+
+
+def _projection_cases(seed: int, sizes=((4, 8), (8, 16), (16, 32))):
+    gen = torch.Generator().manual_seed(seed)
+    return gen, [(torch.randn(b, d, generator=gen), torch.randn(b, d, generator=gen)) for b, d in sizes]
+
+
+def check_nonsemantic_loss(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float, float], torch.Tensor]) -> bool:
+    """``fn(z1, z2, z_neg, t, alpha) -> scalar``: NT-Xent with ``alpha``-scaled non-semantic negatives,
+    ``z_neg`` of shape ``(B, K, D)``."""
+    from .losses import nonsemantic_nt_xent
+
+    gen, pairs = _projection_cases(11)
+    cases = [(z1, z2, torch.randn(z1.shape[0], k, z1.shape[1], generator=gen), t, a)
+             for (z1, z2), k, t, a in zip(pairs, (1, 2, 3), (0.5, 0.2, 1.0), (2.0, 1.0, 3.0))]
+    return _run("non-semantic loss", fn, cases, nonsemantic_nt_xent,
+                hint="Both views of image i see its K negatives, with logits alpha * cos / t, in the denominator.")
+
+
+def check_patchify(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> bool:
+    """``fn(x, p) -> (N, (H/p)·(W/p), C, p, p)``: the p×p patches of each image in row-major order."""
+    def reference(x, p):
+        n, c, h, w = x.shape
+        return x.unfold(2, p, p).unfold(3, p, p).permute(0, 2, 3, 1, 4, 5).reshape(n, (h // p) * (w // p), c, p, p)
+
+    gen = torch.Generator().manual_seed(12)
+    cases = [(torch.rand(2, 3, 8, 8, generator=gen), 4), (torch.rand(3, 1, 12, 12, generator=gen), 3),
+             (torch.rand(1, 3, 28, 28, generator=gen), 7)]
+    return _run("patchify", fn, cases, reference, atol=0, rtol=0,
+                hint="Patch (r, c) of the grid holds rows r·p..(r+1)·p and columns c·p..(c+1)·p; order by r, then c.")
+
+
+def check_relative_difficulty_weights(fn: Callable[..., torch.Tensor]) -> bool:
+    """``fn(d1, d2, b1, b2, t) -> (2B, 2B)``: WCL's weights; only the negative entries are compared."""
+    from .losses import relative_difficulty_weights
+    from .losses._common import negative_mask
+
+    gen, pairs = _projection_cases(13)
+    cases = [(d1, d2, torch.randn_like(d1), torch.randn_like(d2), t) for (d1, d2), t in zip(pairs, (0.5, 0.2, 1.0))]
+
+    def only_negatives(f):
+        return lambda d1, d2, b1, b2, t: torch.where(negative_mask(d1.shape[0], d1.device),
+                                                     f(d1, d2, b1, b2, t).float(), torch.zeros(()))
+    return _run("relative difficulty weights", only_negatives(fn), cases, only_negatives(relative_difficulty_weights),
+                hint="s = exp(cos/t), L2-normalised over each anchor's negatives; w = 1 + s_d / (s_b + s_d).")
+
+
+def check_biased_triplet_loss(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
+    """``fn(b1, b2, tau_plus) -> scalar``: WCL's self-supervised triplet loss of the biased encoder."""
+    from .losses import biased_triplet_loss
+
+    _, pairs = _projection_cases(14)
+    cases = [(b1, b2, tp) for (b1, b2), tp in zip(pairs, (0.0, 0.1, 0.3))]
+    return _run("biased triplet loss", fn, cases, biased_triplet_loss,
+                hint="Squared distances of unit vectors; d_pos - (sum of negative distances - tau+ N d_pos) / (1 - tau+).")

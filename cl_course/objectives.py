@@ -1,10 +1,12 @@
-"""Objectives beyond two views: FNC's support set (extra views of each anchor, no gradient) with
-detection statistics against the labels (for analysis only)."""
+"""Objectives beyond a plain pair of views: FNC's support set (extra views of each anchor, no
+gradient) with detection statistics against the labels (for analysis only), CNCE's annealed ring,
+Ge et al.'s non-semantic negatives, and WCL's pair of encoders."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 from .augment import SimCLRViews
 from .losses import detect_false_negatives, fnc_nt_xent
@@ -115,3 +117,79 @@ class RingObjective:
         x = self.views.stacked_pair(images, gen)  # (2B, C, H, W)
         z1, z2 = model(x).chunk(2)
         return ring_nt_xent(z1, z2, self.temperature, *self.ring)
+
+
+class NonSemanticObjective:
+    """Ge et al.'s objective: two views, plus ``num_negatives`` non-semantic negatives made from the
+    first view of every image (patch-shuffled or texture tiles, :mod:`cl_course.negatives`), all in
+    one forward pass; then ``nonsemantic_nt_xent``. A patch size is drawn anew every step.
+
+    Cost: ``num_negatives`` extra images per image through forward and backward, so a step costs
+    about ``(2 + K) / 2`` times a SimCLR step.
+    """
+
+    def __init__(self, views: SimCLRViews, kind: str, patch_sizes, alpha: float = 2.0, temperature: float = 0.5,
+                 num_negatives: int = 1):
+        from .negatives import NEGATIVE_KINDS, check_patch_sizes
+
+        if kind not in NEGATIVE_KINDS:
+            raise ValueError(f"unknown negative kind {kind!r}: choose one of {NEGATIVE_KINDS}")
+        self.patch_sizes = check_patch_sizes(patch_sizes, views.size)
+        if not (isinstance(num_negatives, int) and num_negatives >= 1):
+            raise ValueError(f"num_negatives must be an integer >= 1, got {num_negatives!r}")
+        self.views, self.kind, self.alpha = views, kind, alpha
+        self.temperature, self.num_negatives = temperature, num_negatives
+
+    def __call__(self, model, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
+        from .losses import nonsemantic_nt_xent
+        from .negatives import make_negatives
+
+        b = len(images)
+        x = self.views.stacked_pair(images, gen)  # (2B, C, H, W)
+        negs = [make_negatives(self.kind, x[:b], self.patch_sizes, gen) for _ in range(self.num_negatives)]
+        z = model(torch.cat([x, *negs]).contiguous(memory_format=torch.channels_last))
+        z1, z2, zn = z[:b], z[b:2 * b], z[2 * b:]
+        zn = zn.view(self.num_negatives, b, -1).transpose(0, 1)  # (B, K, D)
+        return nonsemantic_nt_xent(z1, z2, zn, self.temperature, self.alpha)
+
+
+class EncoderPair(nn.Module):
+    """WCL's two encoders: ``debiased`` (the one evaluated, ``.encoder``) and ``biased``, each an
+    encoder + head, trained side by side; ``lr_scales`` gives the biased one its own learning rate
+    (``biased_lr / lr``) through :func:`cl_course.train.make_optimizer`."""
+
+    def __init__(self, debiased: nn.Module, biased: nn.Module, biased_lr_scale: float = 1.0):
+        super().__init__()
+        if not biased_lr_scale > 0:
+            raise ValueError(f"the biased encoder's learning rate must be > 0, got scale {biased_lr_scale!r}")
+        self.debiased, self.biased = debiased, biased
+        self.lr_scales = {"biased": float(biased_lr_scale)}
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.debiased.encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.debiased(x)
+
+
+class WCLObjective:
+    """WCL: the biased encoder learns from ``biased_triplet_loss``; the debiased one from
+    ``weighted_debiased_nt_xent`` with ``relative_difficulty_weights`` of the two (detached), on
+    the same two views. The model is an :class:`EncoderPair`. ``last_weights`` keeps the latest
+    batch's weights for analysis."""
+
+    def __init__(self, views: SimCLRViews, temperature: float = 0.5, tau_plus: float = 0.1):
+        self.views, self.temperature, self.tau_plus = views, temperature, tau_plus
+        self.last_weights = None
+
+    def __call__(self, model: EncoderPair, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
+        from .losses import biased_triplet_loss, relative_difficulty_weights, weighted_debiased_nt_xent
+
+        x = self.views.stacked_pair(images, gen)  # (2B, C, H, W)
+        d1, d2 = model.debiased(x).chunk(2)
+        b1, b2 = model.biased(x).chunk(2)
+        weights = relative_difficulty_weights(d1, d2, b1, b2, self.temperature)  # (2B, 2B), no gradient
+        self.last_weights = weights
+        return (weighted_debiased_nt_xent(d1, d2, weights, self.temperature, self.tau_plus)
+                + biased_triplet_loss(b1, b2, self.tau_plus))

@@ -125,3 +125,19 @@ def plot_sweep(values, metrics: Mapping[str, list], xlabel: str, title: str = ""
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def group_accuracy_bars(results: Mapping[str, dict], keys=("knn_top1", "bias_conflicting_acc", "worst_group_acc"),
+                        title: str = "test accuracy (colour independent of the label)"):
+    """Grouped bars: for every variant, its unbiased, bias-conflicting and worst-group accuracy."""
+    names = list(results)
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(names), 3.5))
+    width = 0.8 / len(keys)
+    for j, key in enumerate(keys):
+        ax.bar(np.arange(len(names)) + j * width, [results[n].get(key, np.nan) for n in names], width, label=key)
+    ax.set_xticks(np.arange(len(names)) + width * (len(keys) - 1) / 2, names, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -41,16 +41,17 @@ PROFILES: dict[str, dict] = {
 }
 
 # Notebooks 06-07 (shortcuts) change these knobs of the profile: a biased data set with a known
-# colour shortcut (cl_course.shortcuts) and its bias strength rho.
+# colour shortcut (cl_course.shortcuts), its bias strength rho, and the patch sizes (pixels) of the
+# non-semantic negatives (each must divide image_size; one is drawn per step).
 SHORTCUT_PROFILES: dict[str, dict] = {
     # scikit-learn digits painted in colour (no network, no data copy): seconds.
-    "ci": dict(dataset="colored_digits", rho=0.99, crop_scale=0.5, compare_epochs=2),
+    "ci": dict(dataset="colored_digits", rho=0.99, crop_scale=0.5, compare_epochs=2, patch_sizes=(4, 8)),
     # Colored MNIST on 2 CPU cores: a 10,000-image class-balanced subset of the training set (the
     # 10,000 test images, coloured independently of the digit, are all kept: about 100 per group).
     "cpu": dict(dataset="colored_mnist", rho=0.99, n_train=10000, width=32, image_size=28, crop_scale=0.3,
-                epochs=4, compare_epochs=3, monitor_bank=None, monitor_queries=2000),
+                epochs=4, compare_epochs=3, monitor_bank=None, monitor_queries=2000, patch_sizes=(4, 7)),
     # CIFAR-10 with a class-correlated colour tint, ResNet-18 (unverified: no GPU was available).
-    "gpu": dict(dataset="tinted_cifar10", rho=0.99, compare_epochs=15),
+    "gpu": dict(dataset="tinted_cifar10", rho=0.99, compare_epochs=15, patch_sizes=(8, 16)),
 }
 FAMILIES = ("contrastive", "shortcut")
 
@@ -79,6 +80,14 @@ def check(cfg: dict) -> None:
             check_rho(cfg["rho"])
         except ValueError as exc:
             raise ConfigError(f"{exc}. Change it in the parameters cell (or -p rho ...).") from None
+        if "patch_sizes" in cfg:
+            from .negatives import check_patch_sizes
+
+            try:
+                cfg["patch_sizes"] = check_patch_sizes(cfg["patch_sizes"], cfg["image_size"])
+            except ValueError as exc:
+                raise ConfigError(f"patch_sizes={cfg['patch_sizes']!r} is invalid: {exc}. Change it in the "
+                                  "parameters cell (or -p patch_sizes ...).") from None
         if cfg["dataset"] not in BIASED_DATASETS:
             bad("dataset", f"a notebook on shortcuts needs a biased data set: choose one of {', '.join(BIASED_DATASETS)}")
     if not (isinstance(cfg["batch_size"], int) and cfg["batch_size"] >= 2):

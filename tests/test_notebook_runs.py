@@ -67,3 +67,30 @@ def test_bad_parameter_stops_notebook_01_at_the_setup_cell_with_a_message(tmp_pa
     assert message in err.value.evalue
     # papermill inserts cells into the saved notebook, so read the failing cell's source from the error.
     assert "setup(" in err.value.source, "the notebook must stop at its set-up cell, right after the parameters"
+
+
+@pytest.mark.parametrize(
+    "notebook, parameters, message",
+    [
+        ("06_diminished_semantics", {"rho": 1.5}, "rho=1.5 is invalid"),
+        ("06_diminished_semantics", {"rho": 0}, "rho=0 is invalid"),
+        ("06_diminished_semantics", {"kinds": ["patch", "stripes"]}, "unknown negative kind 'stripes'"),
+        ("06_diminished_semantics", {"patch_sizes": [5]}, "does not divide"),
+        ("06_diminished_semantics", {"alpha": 0}, "alpha"),
+        ("07_wcl_difficulty", {"rho": -0.5}, "rho=-0.5 is invalid"),
+        ("07_wcl_difficulty", {"tau_plus": 1.0}, "tau_plus must be in [0, 1)"),
+        ("07_wcl_difficulty", {"biased_lr": 0}, "biased_lr=0"),
+    ],
+    ids=["06-rho-above-1", "06-rho-0", "06-unknown-kind", "06-patch-not-dividing", "06-alpha-0", "07-rho-negative",
+         "07-tau-plus-1", "07-biased-lr-0"],
+)
+def test_bad_parameter_stops_the_shortcut_notebooks_at_the_setup_cell(tmp_path, notebook, parameters, message):
+    import papermill as pm
+
+    nb_path = REPO / "notebooks" / f"{notebook}.ipynb"
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(nb_path), str(tmp_path / "out.ipynb"),
+                            parameters={"profile": "ci", **parameters, "output_dir": str(tmp_path)},
+                            kernel_name="python3", progress_bar=False, cwd=str(nb_path.parent))
+    assert message in err.value.evalue
+    assert "setup(" in err.value.source, "the notebook must stop at its set-up cell, right after the parameters"
