@@ -5,14 +5,18 @@ L2-normalised inside each function; the ``2B`` anchors are the rows of ``[z1; z2
 and row ``(i + B) mod 2B`` are positives; each loss is the mean over the ``2B`` anchors.
 
 Taught in: ``nt_xent`` — notebook 01; ``hard_negative_nt_xent`` — 02; ``debiased_nt_xent``, ``oracle_nt_xent`` — 03;
-``detect_false_negatives``, ``fnc_nt_xent`` — 04; ``ring_nt_xent`` — 05.
+``detect_false_negatives``, ``fnc_nt_xent`` — 04; ``ring_nt_xent`` — 05; ``nonsemantic_nt_xent`` — 06;
+``biased_triplet_loss``, ``relative_difficulty_weights``, ``weighted_debiased_nt_xent`` — 07.
 """
 from .debiased import debiased_nt_xent
 from .fnc import detect_false_negatives, fnc_nt_xent
 from .hard_negative import hard_negative_nt_xent, importance_weights
+from .nonsemantic import nonsemantic_nt_xent
 from .nt_xent import nt_xent
 from .oracle import nt_xent_without, oracle_nt_xent
 from .ring import ring_nt_xent
+from .wcl import biased_triplet_loss, relative_difficulty_weights, weighted_debiased_nt_xent
 
 __all__ = ["nt_xent", "debiased_nt_xent", "hard_negative_nt_xent", "importance_weights", "nt_xent_without",
-           "oracle_nt_xent", "detect_false_negatives", "fnc_nt_xent", "ring_nt_xent"]
+           "oracle_nt_xent", "detect_false_negatives", "fnc_nt_xent", "ring_nt_xent", "nonsemantic_nt_xent",
+           "biased_triplet_loss", "relative_difficulty_weights", "weighted_debiased_nt_xent"]

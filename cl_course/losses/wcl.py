@@ -1,0 +1,133 @@
+"""WCL (difficulty-based sampling): a biased encoder's triplet loss, relative-difficulty weights,
+and DCL with weighted negatives for the debiased encoder."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._common import check_temperature, check_views, negative_mask, positive_index, unit_anchors
+from .debiased import check_tau_plus, debiased_loss, masked_logits
+
+
+def biased_triplet_loss(b1: torch.Tensor, b2: torch.Tensor, tau_plus: float = 0.1) -> torch.Tensor:
+    """The self-supervised triplet loss that trains WCL's biased encoder.
+
+    Reference:
+        [1] Jang, Wang. "Difficulty-Based Sampling for Debiased Contrastive Representation
+            Learning", CVPR 2023.
+
+    With ``d(u, v) = ||u - v||^2`` between L2-normalised projections (in ``[0, 4]``), ``N = 2B - 2``
+    negatives per anchor and no margin (as in the authors' code):
+
+        l_i = d(b_i, b_{p(i)}) - ( sum_{k in neg(i)} d(b_i, b_k) - tau⁺ N d(b_i, b_{p(i)}) ) / (1 - tau⁺).
+
+    With no margin the loss never saturates: negatives are pushed apart along whatever separates
+    them most cheaply, which amplifies a shortcut.
+
+    Args:
+        b1, b2: ``(B, D)`` projections of the biased encoder on two views of the same images.
+        tau_plus: class prior ``tau⁺`` in ``[0, 1)``.
+
+    Raises:
+        ValueError: bad shapes, ``B < 2``, ``tau_plus`` outside ``[0, 1)``.
+
+    Examples:
+        >>> loss = biased_triplet_loss(torch.randn(8, 16), torch.randn(8, 16), tau_plus=0.1)
+    """
+    batch = check_views(b1, b2)
+    tp = check_tau_plus(tau_plus)
+    n = 2 * batch - 2
+    b = unit_anchors(b1, b2)  # (2B, D)
+    with torch.autocast(device_type=b.device.type, enabled=False):
+        dist = (2 - 2 * b @ b.T).clamp_min(0)  # (2B, 2B) squared distances of unit vectors
+        d_pos = dist.gather(1, positive_index(batch, b.device)[:, None]).squeeze(1)  # (2B,)
+        d_neg = (dist * negative_mask(batch, b.device)).sum(1)  # (2B,)
+        return (d_pos - (d_neg - tp * n * d_pos) / (1 - tp)).mean()
+
+
+def _log_normalised_scores(u1: torch.Tensor, u2: torch.Tensor, t: float, neg: torch.Tensor) -> torch.Tensor:
+    """``log s~_ik`` with ``s_ik = e^{cos/t}`` L2-normalised over each anchor's negatives; ``-inf`` elsewhere."""
+    u = unit_anchors(u1, u2)
+    logits = (u @ u.T / t).masked_fill(~neg, float("-inf"))  # (2B, 2B)
+    return logits - 0.5 * torch.logsumexp(2 * logits, dim=1, keepdim=True)
+
+
+def relative_difficulty_weights(d1: torch.Tensor, d2: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor,
+                                temperature: float = 0.5) -> torch.Tensor:
+    """WCL's weight of every negative: its difficulty for the debiased encoder relative to the biased one.
+
+    Reference:
+        [1] Jang, Wang. "Difficulty-Based Sampling for Debiased Contrastive Representation
+            Learning", CVPR 2023.
+
+    With ``s_ik = e^{cos(i, k)/t}`` in each encoder, L2-normalised over anchor ``i``'s negatives,
+    ``s~_ik = s_ik / sqrt(sum_{k' in neg(i)} s_ik'^2)``:
+
+        w_ik = 1 + s~d_ik / (s~b_ik + s~d_ik)   in [1, 2),
+
+    computed in log space (the ratio is a sigmoid of ``log s~d - log s~b``) and without gradient.
+    Self and positive entries are set to 1 (consumers ignore them).
+
+    Args:
+        d1, d2: ``(B, D)`` projections of the debiased encoder on two views.
+        b1, b2: ``(B, D')`` projections of the biased encoder on the same views.
+        temperature: ``t > 0``.
+
+    Returns:
+        ``(2B, 2B)`` float32 weights, detached.
+
+    Raises:
+        ValueError: bad shapes (all four ``(B, ·)`` with one ``B``), ``B < 2``, ``temperature <= 0``.
+    """
+    batch = check_views(d1, d2)
+    if check_views(b1, b2) != batch:
+        raise ValueError(f"the biased projections must hold the same B = {batch} images as the debiased ones, "
+                         f"got {tuple(b1.shape)}")
+    t = check_temperature(temperature)
+    with torch.no_grad(), torch.autocast(device_type=d1.device.type, enabled=False):
+        neg = negative_mask(batch, d1.device)
+        log_d = _log_normalised_scores(d1, d2, t, neg)
+        log_b = _log_normalised_scores(b1, b2, t, neg)
+        w = 1 + torch.sigmoid(log_d - log_b)
+        return torch.where(neg, w, torch.ones_like(w))
+
+
+def weighted_debiased_nt_xent(z1: torch.Tensor, z2: torch.Tensor, weights: torch.Tensor, temperature: float = 0.5,
+                              tau_plus: float = 0.1) -> torch.Tensor:
+    """DCL with each negative's term multiplied by a weight (WCL's loss for the debiased encoder).
+
+    Reference:
+        [1] Jang, Wang. "Difficulty-Based Sampling for Debiased Contrastive Representation
+            Learning", CVPR 2023.
+
+    With ``N = 2B - 2`` negatives per anchor and weights ``w_ik`` (constants: no gradient):
+
+        Ng_i = max( (sum_{k in neg(i)} w_ik e^{s_ik/t} - tau⁺ N e^{s_{i,p(i)}/t}) / (1 - tau⁺),  N e^{-1/t} ),
+        l_i  = -log( e^{s_{i,p(i)}/t} / (e^{s_{i,p(i)}/t} + Ng_i) ).
+
+    All-ones weights give ``debiased_nt_xent``. Computed in log space.
+
+    Args:
+        z1, z2: ``(B, D)`` projections of two views of the same images.
+        weights: ``(2B, 2B)``, finite and ``>= 0`` on the negative entries (self and positive ignored).
+        temperature: ``t > 0``.
+        tau_plus: class prior ``tau⁺`` in ``[0, 1)``.
+
+    Raises:
+        ValueError: bad shapes, ``B < 2``, ``temperature <= 0``, ``tau_plus`` outside ``[0, 1)``,
+            weights of the wrong shape or negative/non-finite on a negative entry.
+    """
+    batch = check_views(z1, z2)
+    t = check_temperature(temperature)
+    tp = check_tau_plus(tau_plus)
+    if not isinstance(weights, torch.Tensor) or weights.shape != (2 * batch, 2 * batch):
+        got = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights).__name__
+        raise ValueError(f"weights must have shape (2B, 2B) = ({2 * batch}, {2 * batch}), got {got}")
+    neg_mask = negative_mask(batch, weights.device)
+    w = weights.detach().float()
+    on_negatives = w[neg_mask]
+    if not (torch.isfinite(on_negatives).all() and (on_negatives >= 0).all()):
+        raise ValueError("weights must be finite and >= 0 on every negative entry")
+    pos, neg = masked_logits(z1, z2, t)  # (2B,), (2B, 2B) with -inf off the negatives
+    log_w = torch.where(neg_mask, w, torch.ones_like(w)).log().to(neg.device)  # log 0 = -inf drops a negative
+    return debiased_loss(pos, torch.logsumexp(neg + log_w, dim=1), 2 * batch - 2, t, tp)
