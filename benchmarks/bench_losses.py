@@ -48,7 +48,17 @@ CASES = {
     "fnc elimination (+detect)": _fnc("elimination", detect=True),
     "fnc attraction (+detect)": _fnc("attraction", detect=True),
     "ring_nt_xent (0.05, 0.6)": lambda z1, z2: losses.ring_nt_xent(z1, z2, temperature=0.5, lower=0.05, upper=0.6),
+    "nonsemantic_nt_xent (K=1)": lambda z1, z2: losses.nonsemantic_nt_xent(z1, z2, _wcl.negatives, 0.5, 2.0),
+    "weighted_debiased_nt_xent": lambda z1, z2: losses.weighted_debiased_nt_xent(z1, z2, _wcl.weights, 0.5, 0.1),
+    "wcl: weights + weighted DCL": lambda z1, z2: _wcl(z1, z2),
+    "biased_triplet_loss": lambda z1, z2: losses.biased_triplet_loss(z1, z2, 0.1),
 }
+
+
+def _wcl(z1, z2):
+    # The debiased encoder's loss with weights against a second (biased) pair of projections.
+    w = losses.relative_difficulty_weights(z1, z2, _wcl.b1, _wcl.b2, 0.5)
+    return losses.weighted_debiased_nt_xent(z1, z2, w, 0.5, 0.1)
 
 
 def main():
@@ -65,6 +75,9 @@ def main():
 
     # The loss-only FNC rows use one fixed top-1 detection (the support set is not rebuilt).
     _fnc.fixed_flags = losses.detect_false_negatives(_support(a), a, top_k=1)
+    # A second pair of projections (the biased encoder's) and one non-semantic negative per image.
+    _wcl.b1, _wcl.b2, _wcl.negatives = (torch.randn(args.batch, args.dim, generator=g, device=device) for _ in range(3))
+    _wcl.weights = losses.relative_difficulty_weights(a, b, _wcl.b1, _wcl.b2, 0.5)
 
     def sync():
         if device.type == "cuda":

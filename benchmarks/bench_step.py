@@ -23,7 +23,7 @@ from cl_course.augment import SimCLRViews
 from cl_course.data import load_dataset
 from cl_course.losses import nt_xent
 from cl_course.models import build_model
-from cl_course.objectives import RingObjective, SupportSetObjective
+from cl_course.objectives import EncoderPair, NonSemanticObjective, RingObjective, SupportSetObjective, WCLObjective
 from cl_course.train import ViewPairObjective
 
 
@@ -60,9 +60,11 @@ def main():
     ap.add_argument("--repeats", type=int, default=5, help="timed steps per variant and round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--objective", default="simclr", choices=["simclr", "fnc", "ring"],
+    ap.add_argument("--objective", default="simclr", choices=["simclr", "fnc", "ring", "patch", "wcl"],
                     help="fnc: the step also embeds 2 support views per image (no gradient) and flags false "
-                         "negatives; ring: ring_nt_xent with notebook 05's ring (0.05, 0.6)")
+                         "negatives; ring: ring_nt_xent with notebook 05's ring (0.05, 0.6); patch: one "
+                         "patch-shuffled negative per image (notebook 06); wcl: a second (biased) encoder "
+                         "trained alongside, with relative-difficulty weights (notebook 07)")
     args = ap.parse_args()
     cfg = profiles.resolve(args.profile)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -91,6 +93,13 @@ def main():
 
     if args.objective == "fnc":
         objective = SupportSetObjective(views, support_size=2, top_k=1, temperature=cfg["temperature"])
+    elif args.objective == "patch":
+        sizes = [p for p in (4, 7, 8) if cfg["image_size"] % p == 0]
+        objective = NonSemanticObjective(views, "patch", sizes, 2.0, cfg["temperature"])
+    elif args.objective == "wcl":
+        biased = build_model(cfg["encoder"], data.channels, cfg["width"], cfg["stages"], 1, cfg["stem_stride"])
+        model = EncoderPair(model, biased.to(device, memory_format=torch.channels_last).train())
+        objective = WCLObjective(views, cfg["temperature"], 0.1)
     elif args.objective == "ring":
         objective = RingObjective(views, 0.05, 0.6, temperature=cfg["temperature"])
     else:

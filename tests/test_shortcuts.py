@@ -160,3 +160,55 @@ def test_per_submodule_learning_rates_follow_lr_scales():
     assert all(scales[id(p)] == 1.0 for p in m.a.parameters())
     assert all(scales[id(p)] == 0.1 for p in m.b.parameters())
     assert len(scales) == 4  # every parameter in exactly one group
+
+
+def _tiny_setup():
+    from cl_course.augment import SimCLRViews
+    from cl_course.models import build_model
+
+    torch.manual_seed(0)
+    views = SimCLRViews(size=16, scale=(0.5, 1.0), jitter_p=0, gray_p=0, flip_p=0)
+    images = (torch.rand(8, 3, 16, 16) * 255).to(torch.uint8)
+    return views, images, lambda: build_model("small_cnn", 3, 8, 2, 1, 1)
+
+
+def test_nonsemantic_objective_sends_the_negatives_through_the_model_with_gradient():
+    from cl_course.objectives import NonSemanticObjective
+
+    views, images, make = _tiny_setup()
+    model = make()
+    calls = []
+    model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    objective = NonSemanticObjective(views, "patch", (4, 8), alpha=2.0, temperature=0.5, num_negatives=2)
+    loss = objective(model, images, None, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert calls == [8 * 4]  # two views and two negatives per image, one forward pass
+    assert torch.isfinite(loss) and all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_nonsemantic_objective_refuses_unknown_kinds_and_bad_patch_sizes():
+    from cl_course.objectives import NonSemanticObjective
+
+    views, _, _ = _tiny_setup()
+    with pytest.raises(ValueError, match="unknown negative kind 'blur'"):
+        NonSemanticObjective(views, "blur", (4,))
+    with pytest.raises(ValueError, match="does not divide the 16-px image"):
+        NonSemanticObjective(views, "patch", (5,))
+
+
+def test_wcl_objective_trains_both_encoders_and_keeps_its_weights_detached():
+    from cl_course.objectives import EncoderPair, WCLObjective
+
+    views, images, make = _tiny_setup()
+    pair = EncoderPair(make(), make(), biased_lr_scale=0.5)
+    objective = WCLObjective(views, temperature=0.5, tau_plus=0.1)
+    loss = objective(pair, images, None, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss)
+    w = objective.last_weights
+    assert w.shape == (16, 16) and not w.requires_grad and ((w >= 1) & (w < 2)).all()
+    assert all(p.grad is not None for p in pair.biased.parameters() if p.requires_grad)
+    assert all(p.grad is not None for p in pair.debiased.parameters() if p.requires_grad)
+    assert pair.encoder is pair.debiased.encoder and pair.lr_scales == {"biased": 0.5}
+    with pytest.raises(ValueError, match="learning rate"):
+        EncoderPair(make(), make(), biased_lr_scale=0)
