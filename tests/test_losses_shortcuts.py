@@ -87,8 +87,12 @@ def test_nonsemantic_gradients_match_the_loop_and_reach_the_negatives():
 
 def test_nonsemantic_stays_finite_at_small_temperature_and_under_bf16_autocast():
     z1, z2 = _pair(b=32, d=16)
-    zn = z1 + 0.01 * torch.randn(32, 16)  # copies very close to the anchors: large logits
-    assert torch.isfinite(nonsemantic_nt_xent(z1, z2, zn, 0.02, 4.0))
+    zn = (z1 + 0.01 * torch.randn(32, 16)).requires_grad_()  # copies very close to the anchors: large logits
+    z1.requires_grad_()
+    loss = nonsemantic_nt_xent(z1, z2, zn, 0.02, 4.0)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(z1.grad).all() and torch.isfinite(zn.grad).all()
+    z1, zn = z1.detach(), zn.detach()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = nonsemantic_nt_xent(z1, z2, zn, 0.5, 2.0)
     assert out.dtype == torch.float32 and torch.allclose(out, nonsemantic_nt_xent(z1, z2, zn, 0.5, 2.0), atol=1e-5)
@@ -154,10 +158,27 @@ def test_biased_triplet_gradients_match_the_loop():
     assert torch.allclose(got[0], b1.grad.float(), atol=1e-4) and torch.allclose(got[1], b2.grad.float(), atol=1e-4)
 
 
+def test_biased_triplet_is_float32_under_bf16_autocast():
+    b1, b2 = (v.bfloat16() for v in _pair(b=16, d=8, seed=21))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = biased_triplet_loss(b1, b2, 0.1)
+    assert low.dtype == torch.float32
+    assert torch.allclose(low, biased_triplet_loss(b1.float(), b2.float(), 0.1), atol=1e-5)
+
+
 @pytest.mark.parametrize("tau_plus", [1.0, -0.1])
 def test_biased_triplet_refuses_a_bad_tau_plus(tau_plus):
     with pytest.raises(ValueError, match="tau_plus"):
         biased_triplet_loss(*_pair(), tau_plus)
+
+
+def test_biased_triplet_refuses_bad_shapes_naming_b1_b2():
+    with pytest.raises(ValueError, match="b1 and b2 must have the same shape"):
+        biased_triplet_loss(torch.randn(4, 8), torch.randn(5, 8))
+    with pytest.raises(ValueError, match="b1 must have shape"):
+        biased_triplet_loss(torch.randn(4), torch.randn(4))
+    with pytest.raises(ValueError, match="at least 2"):
+        biased_triplet_loss(torch.randn(1, 8), torch.randn(1, 8))
 
 
 # --- relative_difficulty_weights --------------------------------------------------------------
@@ -202,7 +223,19 @@ def test_identical_encoders_give_every_negative_weight_one_and_a_half():
 def test_relative_difficulty_weights_stay_finite_at_small_temperature():
     d1, d2 = _pair(b=32, d=16, seed=12)
     b1, b2 = _pair(b=32, d=16, seed=13)
-    assert torch.isfinite(relative_difficulty_weights(d1, d2, b1, b2, 0.02)).all()
+    w = relative_difficulty_weights(d1, d2, b1, b2, 0.02)
+    assert torch.isfinite(w).all()
+    assert torch.allclose(w.double(), weights_loop(d1, d2, b1, b2, 0.02), atol=1e-5)  # exp(50) still fits float64
+
+
+def test_relative_difficulty_weights_are_float32_under_bf16_autocast():
+    d1, d2 = (v.bfloat16() for v in _pair(seed=22))
+    b1, b2 = (v.bfloat16() for v in _pair(seed=23))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = relative_difficulty_weights(d1, d2, b1, b2, 0.5)
+    assert low.dtype == torch.float32
+    assert torch.allclose(low, relative_difficulty_weights(d1.float(), d2.float(), b1.float(), b2.float(), 0.5),
+                          atol=1e-6)
 
 
 def test_relative_difficulty_weights_refuse_mismatched_batches():
@@ -212,6 +245,16 @@ def test_relative_difficulty_weights_refuse_mismatched_batches():
         relative_difficulty_weights(d1, d2, b1, b2)
     with pytest.raises(ValueError, match="temperature"):
         relative_difficulty_weights(d1, d2, d1, d2, -1.0)
+
+
+def test_relative_difficulty_weights_refuse_bad_pairs_naming_them():
+    d1, d2 = _pair()
+    with pytest.raises(ValueError, match="d1 and d2 must have the same shape"):
+        relative_difficulty_weights(d1, d2[:5], d1, d2)
+    with pytest.raises(ValueError, match="b1 and b2 must have the same shape"):
+        relative_difficulty_weights(d1, d2, d1, d2[:, :5])
+    with pytest.raises(ValueError, match="at least 2"):
+        relative_difficulty_weights(d1[:1], d2[:1], d1[:1], d2[:1])
 
 
 # --- weighted_debiased_nt_xent ----------------------------------------------------------------
@@ -241,6 +284,32 @@ def test_weighted_dcl_matches_the_loop(t, tau_plus):
                           weighted_dcl_loop(z1, z2, w, t, tau_plus), atol=1e-5)
 
 
+@pytest.mark.parametrize("c", [0.25, 3.0])
+def test_uniform_weights_scale_the_negative_sum(c):
+    # w = c: every anchor's negative sum becomes c times DCL's; the loss moves with c.
+    z1, z2 = _pair(seed=24)
+    got = weighted_debiased_nt_xent(z1, z2, torch.full((12, 12), c), 0.5, 0.1)
+    assert torch.allclose(got.double(), weighted_dcl_loop(z1, z2, torch.full((12, 12), c), 0.5, 0.1), atol=1e-5)
+    assert (got > debiased_nt_xent(z1, z2, 0.5, 0.1)) == (c > 1)
+
+
+def test_an_anchor_with_all_weights_zero_is_clamped_with_finite_gradients():
+    z1, z2 = _pair(seed=25, grad=True)
+    w = _weights()
+    w[3] = 0.0  # anchor 3 has no weighted negative: Ng = N e^{-1/t}
+    for tau_plus in (0.0, 0.1):
+        z1.grad = z2.grad = None
+        loss = weighted_debiased_nt_xent(z1, z2, w, 0.5, tau_plus)
+        loss.backward()
+        got = z1.grad.clone(), z2.grad.clone()
+        z1.grad = z2.grad = None
+        want = weighted_dcl_loop(z1, z2, w, 0.5, tau_plus)
+        want.backward()
+        assert torch.allclose(loss.double(), want, atol=1e-5)
+        assert torch.isfinite(got[0]).all() and torch.isfinite(got[1]).all()
+        assert torch.allclose(got[0], z1.grad.float(), atol=1e-5) and torch.allclose(got[1], z2.grad.float(), atol=1e-5)
+
+
 @pytest.mark.parametrize("tau_plus", [0.0, 0.1, 0.3])
 def test_all_ones_weights_give_debiased_nt_xent(tau_plus):
     z1, z2 = _pair(seed=16)
@@ -258,8 +327,8 @@ def test_weights_on_self_and_positive_entries_are_ignored():
     z1, z2 = _pair(seed=18)
     w = _weights()
     w2 = w.clone()
-    w2.fill_diagonal_(123.0)
-    w2[torch.arange(12), (torch.arange(12) + 6) % 12] = 0.0
+    w2.fill_diagonal_(float("nan"))  # not validated either: these entries are never read
+    w2[torch.arange(12), (torch.arange(12) + 6) % 12] = -5.0
     assert torch.equal(weighted_debiased_nt_xent(z1, z2, w, 0.5, 0.1), weighted_debiased_nt_xent(z1, z2, w2, 0.5, 0.1))
 
 
@@ -276,15 +345,25 @@ def test_weighted_dcl_gradients_match_the_loop_and_skip_the_weights():
 
 def test_weighted_dcl_stays_finite_at_small_temperature_and_under_bf16():
     z1, z2 = _pair(b=32, d=16, seed=20)
+    z2 = z1 + 0.05 * z2  # close views: large logits at small t
     w = _weights(32)
-    assert torch.isfinite(weighted_debiased_nt_xent(z1, z2, w, 0.02, 0.1))
+    z1.requires_grad_()
+    loss = weighted_debiased_nt_xent(z1, z2, w, 0.02, 0.1)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(z1.grad).all()
+    lo1, lo2 = z1.detach().bfloat16(), z2.bfloat16()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert weighted_debiased_nt_xent(z1, z2, w, 0.5, 0.1).dtype == torch.float32
+        low = weighted_debiased_nt_xent(lo1, lo2, w.bfloat16(), 0.02, 0.1)
+    assert low.dtype == torch.float32 and torch.isfinite(low)
+    assert low.item() == pytest.approx(
+        weighted_debiased_nt_xent(lo1.float(), lo2.float(), w.bfloat16().float(), 0.02, 0.1).item(), rel=1e-4)
 
 
 @pytest.mark.parametrize("bad, match", [(torch.ones(10, 10), "weights must have shape"),
                                         (-torch.ones(12, 12), "finite and >= 0"),
-                                        (torch.full((12, 12), float("nan")), "finite and >= 0")])
+                                        (torch.full((12, 12), float("nan")), "finite and >= 0"),
+                                        (torch.full((12, 12), float("inf")), "finite and >= 0"),
+                                        ([[1.0] * 12] * 12, "weights must have shape")])
 def test_weighted_dcl_refuses_bad_weights(bad, match):
     with pytest.raises(ValueError, match=match):
         weighted_debiased_nt_xent(*_pair(), bad)

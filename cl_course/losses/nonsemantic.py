@@ -26,7 +26,7 @@ def nonsemantic_nt_xent(z1: torch.Tensor, z2: torch.Tensor, z_neg: torch.Tensor,
     """NT-Xent with each image's non-semantic negatives in the denominators of both its views.
 
     Reference:
-        [1] Ge, Abu-El-Haija, Xin, Itti. "Robust Contrastive Learning Using Negative Samples with
+        [1] Ge, Mishra, Wang, Li, Jacobs. "Robust Contrastive Learning Using Negative Samples with
             Diminished Semantics", NeurIPS 2021. https://arxiv.org/abs/2110.14189
 
     Image ``a`` has ``K`` negatives made from itself (patch-shuffled, texture), ``z_neg[a, j]``; both
@@ -41,6 +41,9 @@ def nonsemantic_nt_xent(z1: torch.Tensor, z2: torch.Tensor, z_neg: torch.Tensor,
         z_neg: ``(B, D)`` or ``(B, K, D)`` projections of the non-semantic negatives of each image.
         temperature: ``t > 0``.
         alpha: scale of the non-semantic logits, ``> 0``.
+
+    Returns:
+        Scalar: the mean over the ``2B`` anchors.
 
     Raises:
         ValueError: bad shapes, ``B < 2``, ``temperature <= 0``, ``alpha <= 0``.

@@ -9,6 +9,14 @@ from ._common import check_temperature, check_views, negative_mask, positive_ind
 from .debiased import check_tau_plus, debiased_loss, masked_logits
 
 
+def _check_pair(x1: torch.Tensor, x2: torch.Tensor, name1: str, name2: str) -> int:
+    """``check_views`` with the error naming the caller's arguments (``b1``/``b2``, ``d1``/``d2``)."""
+    try:
+        return check_views(x1, x2)
+    except ValueError as err:
+        raise ValueError(str(err).replace("z1", name1).replace("z2", name2)) from None
+
+
 def biased_triplet_loss(b1: torch.Tensor, b2: torch.Tensor, tau_plus: float = 0.1) -> torch.Tensor:
     """The self-supervised triplet loss that trains WCL's biased encoder.
 
@@ -28,13 +36,16 @@ def biased_triplet_loss(b1: torch.Tensor, b2: torch.Tensor, tau_plus: float = 0.
         b1, b2: ``(B, D)`` projections of the biased encoder on two views of the same images.
         tau_plus: class prior ``tau⁺`` in ``[0, 1)``.
 
+    Returns:
+        Scalar: the mean over the ``2B`` anchors.
+
     Raises:
         ValueError: bad shapes, ``B < 2``, ``tau_plus`` outside ``[0, 1)``.
 
     Examples:
         >>> loss = biased_triplet_loss(torch.randn(8, 16), torch.randn(8, 16), tau_plus=0.1)
     """
-    batch = check_views(b1, b2)
+    batch = _check_pair(b1, b2, "b1", "b2")
     tp = check_tau_plus(tau_plus)
     n = 2 * batch - 2
     b = unit_anchors(b1, b2)  # (2B, D)
@@ -74,13 +85,19 @@ def relative_difficulty_weights(d1: torch.Tensor, d2: torch.Tensor, b1: torch.Te
         temperature: ``t > 0``.
 
     Returns:
-        ``(2B, 2B)`` float32 weights, detached.
+        ``(2B, 2B)`` float32 weights, detached: ``w_ik`` on anchor ``i``'s negatives ``k``, 1 on its
+        self and positive entries.
 
     Raises:
         ValueError: bad shapes (all four ``(B, ·)`` with one ``B``), ``B < 2``, ``temperature <= 0``.
+
+    Examples:
+        >>> d1, d2, b1, b2 = (torch.randn(8, 16) for _ in range(4))
+        >>> w = relative_difficulty_weights(d1, d2, b1, b2, temperature=0.5)  # (16, 16)
+        >>> loss = weighted_debiased_nt_xent(d1, d2, w, temperature=0.5, tau_plus=0.1)
     """
-    batch = check_views(d1, d2)
-    if check_views(b1, b2) != batch:
+    batch = _check_pair(d1, d2, "d1", "d2")
+    if _check_pair(b1, b2, "b1", "b2") != batch:
         raise ValueError(f"the biased projections must hold the same B = {batch} images as the debiased ones, "
                          f"got {tuple(b1.shape)}")
     t = check_temperature(temperature)
@@ -105,7 +122,8 @@ def weighted_debiased_nt_xent(z1: torch.Tensor, z2: torch.Tensor, weights: torch
         Ng_i = max( (sum_{k in neg(i)} w_ik e^{s_ik/t} - tau⁺ N e^{s_{i,p(i)}/t}) / (1 - tau⁺),  N e^{-1/t} ),
         l_i  = -log( e^{s_{i,p(i)}/t} / (e^{s_{i,p(i)}/t} + Ng_i) ).
 
-    All-ones weights give ``debiased_nt_xent``. Computed in log space.
+    All-ones weights give ``debiased_nt_xent``. Computed in log space. A weight of 0 drops a
+    negative; an anchor with no negative of positive weight gets ``Ng_i = N e^{-1/t}`` (the clamp).
 
     Args:
         z1, z2: ``(B, D)`` projections of two views of the same images.
@@ -113,9 +131,16 @@ def weighted_debiased_nt_xent(z1: torch.Tensor, z2: torch.Tensor, weights: torch
         temperature: ``t > 0``.
         tau_plus: class prior ``tau⁺`` in ``[0, 1)``.
 
+    Returns:
+        Scalar: the mean over the ``2B`` anchors.
+
     Raises:
         ValueError: bad shapes, ``B < 2``, ``temperature <= 0``, ``tau_plus`` outside ``[0, 1)``,
             weights of the wrong shape or negative/non-finite on a negative entry.
+
+    Examples:
+        >>> w = 1 + torch.rand(16, 16)  # e.g. relative_difficulty_weights(d1, d2, b1, b2)
+        >>> loss = weighted_debiased_nt_xent(torch.randn(8, 16), torch.randn(8, 16), w, 0.5, 0.1)
     """
     batch = check_views(z1, z2)
     t = check_temperature(temperature)
@@ -123,11 +148,19 @@ def weighted_debiased_nt_xent(z1: torch.Tensor, z2: torch.Tensor, weights: torch
     if not isinstance(weights, torch.Tensor) or weights.shape != (2 * batch, 2 * batch):
         got = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights).__name__
         raise ValueError(f"weights must have shape (2B, 2B) = ({2 * batch}, {2 * batch}), got {got}")
-    neg_mask = negative_mask(batch, weights.device)
-    w = weights.detach().float()
-    on_negatives = w[neg_mask]
-    if not (torch.isfinite(on_negatives).all() and (on_negatives >= 0).all()):
+    neg_mask = negative_mask(batch, z1.device)
+    w = torch.where(neg_mask, weights.detach().to(device=z1.device, dtype=torch.float32), 1.0)  # self/positive ignored
+    # One host sync for both checks: all weights valid, and whether some anchor has no weighted negative.
+    valid = ((w >= 0) & (w < float("inf"))).all()  # NaN fails both comparisons
+    empty = ~((w > 0) & neg_mask).any(dim=1)  # (2B,)
+    all_valid, any_empty = torch.stack([valid, empty.any()]).tolist()
+    if not all_valid:
         raise ValueError("weights must be finite and >= 0 on every negative entry")
     pos, neg = masked_logits(z1, z2, t)  # (2B,), (2B, 2B) with -inf off the negatives
-    log_w = torch.where(neg_mask, w, torch.ones_like(w)).log().to(neg.device)  # log 0 = -inf drops a negative
-    return debiased_loss(pos, torch.logsumexp(neg + log_w, dim=1), 2 * batch - 2, t, tp)
+    x = neg + w.log()  # log 0 = -inf drops a negative
+    if any_empty:
+        # A row of -inf: logsumexp's value (-inf, then the clamp) is right but its gradient is NaN.
+        log_sum = torch.logsumexp(x.masked_fill(empty[:, None], 0.0), dim=1).masked_fill(empty, float("-inf"))
+    else:
+        log_sum = torch.logsumexp(x, dim=1)
+    return debiased_loss(pos, log_sum, 2 * batch - 2, t, tp)
