@@ -175,3 +175,39 @@ def test_effective_negatives_is_n_for_uniform_weights_and_one_for_a_single_weigh
     single = torch.zeros(2, 10)
     single[:, 3] = 5.0
     assert effective_negatives(single) == pytest.approx(1.0)
+
+
+def test_shortcut_exercise_checkers_accept_the_package_and_reject_wrong_answers(capsys):
+    from cl_course.losses import (biased_triplet_loss, nonsemantic_nt_xent, nt_xent,
+                                  relative_difficulty_weights)
+    from cl_course.negatives import patchify
+
+    assert exercises.check_nonsemantic_loss(nonsemantic_nt_xent) is True
+    with pytest.raises(AssertionError, match="non-semantic loss: case"):
+        exercises.check_nonsemantic_loss(lambda z1, z2, zn, t, a: nt_xent(z1, z2, t))  # forgot the copies
+    assert exercises.check_nonsemantic_loss(_not_done) is False
+    assert exercises.check_patchify(patchify) is True
+    with pytest.raises(AssertionError, match="patchify: case"):  # column-major grid order
+        exercises.check_patchify(lambda x, p: patchify(x.transpose(2, 3), p).transpose(3, 4))
+    assert exercises.check_relative_difficulty_weights(relative_difficulty_weights) is True
+    with pytest.raises(AssertionError, match="relative difficulty weights: case"):  # encoders swapped
+        exercises.check_relative_difficulty_weights(lambda d1, d2, b1, b2, t: relative_difficulty_weights(b1, b2, d1, d2, t))
+    assert exercises.check_biased_triplet_loss(biased_triplet_loss) is True
+    with pytest.raises(AssertionError, match="biased triplet loss: case"):  # no debiasing
+        exercises.check_biased_triplet_loss(lambda b1, b2, tp: biased_triplet_loss(b1, b2, 0.0))
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+def test_shortcut_pair_masks_partition_the_negatives_by_label_and_colour():
+    from cl_course.diagnostics import shortcut_pair_masks
+    from cl_course.losses._common import negative_mask
+
+    labels, attrs = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 0, 1])
+    masks = shortcut_pair_masks(labels, attrs)
+    total = sum(m.int() for m in masks.values())
+    assert torch.equal(total.bool(), negative_mask(4, labels.device)) and total.max() == 1
+    # anchor 0 (label 0, colour 0): image 2 (label 1, colour 0) shares its colour only, in both views
+    assert masks["same colour, other class"][0, 2] and masks["same colour, other class"][0, 6]
+    assert masks["other colour, same class"][0, 1] and masks["other colour, other class"][0, 3]
+    with pytest.raises(ValueError, match="attrs"):
+        shortcut_pair_masks(labels, attrs[:3])
