@@ -154,3 +154,17 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
     z = F.normalize(z.float(), dim=1)
     sq = torch.pdist(z).pow(2)
     return (torch.logsumexp(-t * sq, dim=0) - torch.log(torch.tensor(float(len(sq))))).item()
+
+
+def group_table(results: dict) -> str:
+    """A text table of :meth:`cl_course.session.Session.evaluate_groups` results, one row per variant:
+    kNN (unbiased, bias-conflicting, worst group) and, where present, the linear probe's."""
+    width = max(len("variant"), *(len(n) for n in results))
+    lines = [f"{'variant':>{width}} {'kNN unbiased':>13} {'conflicting':>12} {'worst group':>12} | "
+             f"{'probe':>6} {'conflicting':>12} {'worst':>6}"]
+    for name, r in results.items():
+        probe = (f"{r['linear_top1']:6.3f} {r['linear_bias_conflicting_acc']:12.3f} {r['linear_worst_group_acc']:6.3f}"
+                 if "linear_top1" in r else f"{'-':>6} {'-':>12} {'-':>6}")
+        lines.append(f"{name:>{width}} {r['knn_top1']:13.3f} {r['bias_conflicting_acc']:12.3f} "
+                     f"{r['worst_group_acc']:12.3f} | {probe}")
+    return "\n".join(lines)

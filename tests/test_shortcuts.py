@@ -212,3 +212,14 @@ def test_wcl_objective_trains_both_encoders_and_keeps_its_weights_detached():
     assert pair.encoder is pair.debiased.encoder and pair.lr_scales == {"biased": 0.5}
     with pytest.raises(ValueError, match="learning rate"):
         EncoderPair(make(), make(), biased_lr_scale=0)
+
+
+def test_group_table_has_a_row_per_variant_and_dashes_without_a_probe():
+    from cl_course.evaluate import group_table
+
+    row = {"knn_top1": 0.5, "bias_conflicting_acc": 0.25, "worst_group_acc": 0.0}
+    text = group_table({"simclr": {**row, "linear_top1": 0.6, "linear_bias_conflicting_acc": 0.4,
+                                   "linear_worst_group_acc": 0.1}, "biased encoder": row})
+    lines = text.splitlines()
+    assert len(lines) == 3 and "0.250" in lines[1] and "0.400" in lines[1]
+    assert lines[2].strip().startswith("biased encoder") and lines[2].rstrip().endswith("-")
