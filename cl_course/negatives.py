@@ -22,6 +22,13 @@ import torch
 NEGATIVE_KINDS = ("patch", "texture")
 
 
+def check_kind(kind: str) -> str:
+    """Raise ``ValueError`` unless ``kind`` is one of :data:`NEGATIVE_KINDS`."""
+    if kind not in NEGATIVE_KINDS:
+        raise ValueError(f"unknown negative kind {kind!r}: choose one of {NEGATIVE_KINDS}")
+    return kind
+
+
 def _divisors(n: int) -> list[int]:
     """The patch sizes a square ``n``-px image accepts: divisors ``d`` of ``n`` with ``1 <= d < n``."""
     return [d for d in range(1, n) if n % d == 0]
@@ -129,8 +136,7 @@ def make_negatives(kind: str, x: torch.Tensor, patch_sizes, gen: torch.Generator
     """One non-semantic negative per image of ``x``, of ``kind`` ``"patch"`` (:func:`patch_shuffle`)
     or ``"texture"`` (:func:`texture_tiles`), with one patch size drawn uniformly from
     ``patch_sizes`` for the whole call (drawn anew every step, as in the paper)."""
-    if kind not in NEGATIVE_KINDS:
-        raise ValueError(f"unknown negative kind {kind!r}: choose one of {NEGATIVE_KINDS}")
+    check_kind(kind)
     _, _, h, _ = _check_batch(x)
     sizes = check_patch_sizes(patch_sizes, h)
     p = sizes[int(torch.randint(len(sizes), (1,), generator=gen, device=x.device))]

@@ -9,7 +9,10 @@ import torch
 from torch import nn
 
 from .augment import SimCLRViews
-from .losses import detect_false_negatives, fnc_nt_xent
+from .losses import (biased_triplet_loss, detect_false_negatives, fnc_nt_xent, nonsemantic_nt_xent,
+                     relative_difficulty_weights, ring_nt_xent, weighted_debiased_nt_xent)
+from .losses.ring import check_ring
+from .negatives import check_kind, check_patch_sizes, make_negatives
 
 
 @dataclass
@@ -98,8 +101,6 @@ class RingObjective:
 
     def __init__(self, views: SimCLRViews, lower: float, upper: float, temperature: float = 0.5,
                  anneal_steps: int = 0):
-        from .losses.ring import check_ring
-
         check_ring(lower, upper)
         if not (isinstance(anneal_steps, int) and anneal_steps >= 0):
             raise ValueError(f"anneal_steps must be an integer >= 0, got {anneal_steps!r}")
@@ -112,8 +113,6 @@ class RingObjective:
         self.ring = annealed_ring(progress, self.lower, self.upper)
 
     def __call__(self, model, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
-        from .losses import ring_nt_xent
-
         x = self.views.stacked_pair(images, gen)  # (2B, C, H, W)
         z1, z2 = model(x).chunk(2)
         return ring_nt_xent(z1, z2, self.temperature, *self.ring)
@@ -130,10 +129,7 @@ class NonSemanticObjective:
 
     def __init__(self, views: SimCLRViews, kind: str, patch_sizes, alpha: float = 2.0, temperature: float = 0.5,
                  num_negatives: int = 1):
-        from .negatives import NEGATIVE_KINDS, check_patch_sizes
-
-        if kind not in NEGATIVE_KINDS:
-            raise ValueError(f"unknown negative kind {kind!r}: choose one of {NEGATIVE_KINDS}")
+        check_kind(kind)
         self.patch_sizes = check_patch_sizes(patch_sizes, views.size)
         if not (isinstance(num_negatives, int) and num_negatives >= 1):
             raise ValueError(f"num_negatives must be an integer >= 1, got {num_negatives!r}")
@@ -141,9 +137,6 @@ class NonSemanticObjective:
         self.temperature, self.num_negatives = temperature, num_negatives
 
     def __call__(self, model, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
-        from .losses import nonsemantic_nt_xent
-        from .negatives import make_negatives
-
         b = len(images)
         x = self.views.stacked_pair(images, gen)  # (2B, C, H, W)
         negs = [make_negatives(self.kind, x[:b], self.patch_sizes, gen) for _ in range(self.num_negatives)]
@@ -184,8 +177,6 @@ class WCLObjective:
         self.last_weights = None
 
     def __call__(self, model: EncoderPair, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
-        from .losses import biased_triplet_loss, relative_difficulty_weights, weighted_debiased_nt_xent
-
         x = self.views.stacked_pair(images, gen)  # (2B, C, H, W)
         d1, d2 = model.debiased(x).chunk(2)
         b1, b2 = model.biased(x).chunk(2)

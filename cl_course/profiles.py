@@ -10,6 +10,7 @@ import math
 import os
 
 from .data import DATASETS
+from .negatives import check_patch_sizes
 from .shortcuts import BIASED_DATASETS, check_rho
 
 PROFILE_NAMES = ("ci", "cpu", "gpu", "auto")
@@ -75,21 +76,8 @@ def check(cfg: dict) -> None:
 
     if cfg["dataset"] not in DATASETS + tuple(BIASED_DATASETS):
         bad("dataset", f"choose one of {', '.join(DATASETS + tuple(BIASED_DATASETS))}")
-    if "rho" in cfg:
-        try:
-            check_rho(cfg["rho"])
-        except ValueError as exc:
-            raise ConfigError(f"{exc}. Change it in the parameters cell (or -p rho ...).") from None
-        if "patch_sizes" in cfg:
-            from .negatives import check_patch_sizes
-
-            try:
-                cfg["patch_sizes"] = check_patch_sizes(cfg["patch_sizes"], cfg["image_size"])
-            except ValueError as exc:
-                raise ConfigError(f"patch_sizes={cfg['patch_sizes']!r} is invalid: {exc}. Change it in the "
-                                  "parameters cell (or -p patch_sizes ...).") from None
-        if cfg["dataset"] not in BIASED_DATASETS:
-            bad("dataset", f"a notebook on shortcuts needs a biased data set: choose one of {', '.join(BIASED_DATASETS)}")
+    if "rho" in cfg:  # the shortcut family (notebooks 06-07)
+        _check_shortcut(cfg, bad)
     if not (isinstance(cfg["batch_size"], int) and cfg["batch_size"] >= 2):
         bad("batch_size", "it must be an integer >= 2, since every anchor needs at least one negative")
     if not (_is_number(cfg["temperature"]) and cfg["temperature"] > 0):
@@ -115,6 +103,22 @@ def check(cfg: dict) -> None:
         bad("optimizer", "choose 'adamw' or 'sgd'")
     if cfg["encoder"] not in ("small_cnn", "resnet18"):
         bad("encoder", "choose 'small_cnn' or 'resnet18'")
+
+
+def _check_shortcut(cfg: dict, bad) -> None:
+    """The shortcut family's knobs: a biased data set, rho in (0, 1], patch sizes dividing the image
+    (normalised to a tuple of ints)."""
+    fix = "Change it in the parameters cell (or -p {} ...)."
+    try:
+        check_rho(cfg["rho"])  # its message names the value and the range
+    except ValueError as exc:
+        raise ConfigError(f"{exc}. {fix.format('rho')}") from None
+    try:
+        cfg["patch_sizes"] = check_patch_sizes(cfg["patch_sizes"], cfg["image_size"])
+    except ValueError as exc:
+        raise ConfigError(f"patch_sizes={cfg['patch_sizes']!r} is invalid: {exc}. {fix.format('patch_sizes')}") from None
+    if cfg["dataset"] not in BIASED_DATASETS:
+        bad("dataset", f"a notebook on shortcuts needs a biased data set: choose one of {', '.join(BIASED_DATASETS)}")
 
 
 def requested_profile(profile: str | None) -> str:

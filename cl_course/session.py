@@ -91,10 +91,12 @@ class Session:
                    device=self.device, monitor=mon if (knn or epoch_metrics) else None,
                    checkpoint=checkpoint)
 
-    def features(self, model, views: SimCLRViews | None = None) -> dict:
-        """Encoder features of the whole train and test sets: ``{"train", "test"}``."""
+    def features(self, model, views: SimCLRViews | None = None, encoder=None) -> dict:
+        """Encoder features of the whole train and test sets: ``{"train", "test"}`` (``encoder``
+        overrides ``model.encoder``)."""
         views = views or self.views()
-        return {split: embed(model.encoder, getattr(self.data, f"x_{split}"), views.plain, device=self.device)
+        enc = encoder if encoder is not None else model.encoder
+        return {split: embed(enc, getattr(self.data, f"x_{split}"), views.plain, device=self.device)
                 for split in ("train", "test")}
 
     def evaluate(self, model, views: SimCLRViews | None = None, probe: bool = True) -> dict:
@@ -116,9 +118,7 @@ class Session:
         d = self.data
         if d.attr_test is None:
             raise ValueError(f"{d.name} records no shortcut attribute: group accuracy needs a biased data set")
-        views = views or self.views()
-        enc = encoder if encoder is not None else model.encoder
-        f = {split: embed(enc, getattr(d, f"x_{split}"), views.plain, device=self.device) for split in ("train", "test")}
+        f = self.features(model, views, encoder)
         knn = knn_predict(f["train"], d.y_train, f["test"], d.num_classes, k=self.cfg["knn_k"]).argmax(1)
         g = group_accuracy(knn, d.y_test, d.attr_test)
         out = {"knn_top1": g["unbiased_acc"], "bias_conflicting_acc": g["bias_conflicting_acc"],

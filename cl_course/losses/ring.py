@@ -40,7 +40,7 @@ def ring_mask(logits: torch.Tensor, batch: int, lower: float, upper: float) -> t
     first, stop = math.ceil(lower * n), math.ceil(upper * n)  # kept ranks: first .. stop - 1
     keep = neg.clone()
     if first >= stop:
-        return keep & False
+        return torch.zeros_like(neg)
     if first == 0 and stop >= n:
         return keep
     # The negative of rank r (descending) is the (n + 2 - r)-th smallest entry of its row: self and
