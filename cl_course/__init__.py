@@ -1,18 +1,19 @@
 """cl_course: the tested helper package of the course "Contrastive learning, negative by negative".
 
-Modules, one job each (and where each piece is taught):
+The library, one job per module (and where each piece is taught):
     data         data sets as in-memory uint8 tensors (CIFAR-10, MNIST, scikit-learn digits)
-    augment      SimCLR's random views, one draw per image, batched on the device   (notebook 01)
-    models       small CNN / CIFAR ResNet-18 encoders and the projection head
-    losses       the contrastive losses of the course, one module per paper          (01: nt_xent)
+    shortcuts    biased data sets with a known colour shortcut and recorded groups  (notebooks 06-07)
+    augment      SimCLR's random views, one draw per image, batched on the device   (01)
+    negatives    negatives with diminished semantics: patch shuffles, texture tiles  (06)
+    models       small CNN / CIFAR ResNet-18 encoders, the projection head, encoder pairs
+    losses       the contrastive losses of the course, one module per paper          (01: nt_xent, ...)
+    objectives   how a batch becomes a loss, one module per method that needs more than two views
     train        one training loop for any objective; checkpoints; NaN guard
-    evaluate     weighted kNN, linear probe, alignment and uniformity               (01)
-    diagnostics  positives vs negatives vs same-class negatives in a batch           (01)
-    plots        the course's figures
-    profiles     ci / cpu / gpu sizes and parameter checks
-    session      what every notebook does around its lesson (setup → train → JSON)
-    results      the run folder's JSON files → summary table
-    run          the papermill runner: ``python -m cl_course.run``
-    exercises    checkers for the notebooks' exercises
+    evaluate     weighted kNN, linear probe, group accuracy, alignment and uniformity (01, 06)
+    diagnostics  positives vs negatives vs same-class negatives in a batch; detection counts (01, 04)
+
+The course harness, apart (``cl_course.harness``; the library never imports it): profiles,
+session, variants, the runner, results tables, plots, exercise checkers, notebook cleaning.
+How the pieces fit: docs/architecture.md.
 """
 __version__ = "0.1.0"

@@ -2,9 +2,11 @@
 same-class negatives (false negatives), and how well the contrastive task itself is solved."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
-from .losses._common import check_views, cosine_logits, negative_mask, positive_index
+from .losses.similarity import check_views, cosine_logits, negative_mask, positive_index
 
 
 def pair_similarities(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -41,6 +43,13 @@ def same_class_negative_share(labels: torch.Tensor) -> float:
     counts = torch.bincount(labels)
     same = 2 * (counts[labels] - 1)  # same-class negatives of each image's two anchors
     return (same.sum() * 2 / (2 * batch * (2 * batch - 2))).item()
+
+
+def same_class_probability(labels: torch.Tensor) -> float:
+    """``sum_c pi_c^2``: the probability that two independent draws from the data set share a class
+    (``pi_c`` the share of class ``c`` in ``labels``); DCL's ``tau+`` (``1/C`` for balanced classes)."""
+    pi = torch.bincount(labels).float() / len(labels)
+    return (pi ** 2).sum().item()
 
 
 def contrast_accuracy(z1: torch.Tensor, z2: torch.Tensor) -> float:
@@ -80,3 +89,43 @@ def shortcut_pair_masks(labels: torch.Tensor, attrs: torch.Tensor) -> dict[str, 
             "other colour, same class": neg & ~same_a & same_y,
             "other colour, other class": neg & ~same_a & ~same_y,
             "same colour, same class": neg & same_a & same_y}
+
+
+@dataclass
+class DetectionCounts:
+    """True/false positives and misses of false-negative detection against the labels, summed over
+    steps (FNC, notebook 04); ``end_epoch`` closes an epoch into ``history``."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    pairs: int = 0
+    same: int = 0
+    history: list[dict] = field(default_factory=list)
+
+    def add(self, flagged: torch.Tensor, same_class: torch.Tensor) -> None:
+        """Count one batch: ``flagged`` and ``same_class`` are ``(B, B)`` bool (diagonal false)."""
+        self.tp += int((flagged & same_class).sum())
+        self.fp += int((flagged & ~same_class).sum())
+        self.fn += int((~flagged & same_class).sum())
+        b = len(flagged)
+        self.pairs += b * (b - 1)
+        self.same += int(same_class.sum())
+
+    def summary(self) -> dict:
+        """Precision, recall, the share of pairs flagged, and the base rate of same-class pairs
+        (the precision of a random guess); NaN where undefined."""
+        flagged = self.tp + self.fp
+        return {
+            "detection_precision": self.tp / flagged if flagged else float("nan"),
+            "detection_recall": self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan"),
+            "flagged_share": flagged / self.pairs if self.pairs else float("nan"),
+            "base_rate": self.same / self.pairs if self.pairs else float("nan"),
+        }
+
+    def end_epoch(self) -> dict:
+        """The epoch's figures (recorded in ``history``); counts restart."""
+        out = self.summary()
+        self.history.append(out)
+        self.tp = self.fp = self.fn = self.pairs = self.same = 0
+        return out

@@ -156,15 +156,34 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
     return (torch.logsumexp(-t * sq, dim=0) - torch.log(torch.tensor(float(len(sq))))).item()
 
 
-def group_table(results: dict) -> str:
-    """A text table of :meth:`cl_course.session.Session.evaluate_groups` results, one row per variant:
-    kNN (unbiased, bias-conflicting, worst group) and, where present, the linear probe's."""
-    width = max(len("variant"), *(len(n) for n in results))
-    lines = [f"{'variant':>{width}} {'kNN unbiased':>13} {'conflicting':>12} {'worst group':>12} | "
-             f"{'probe':>6} {'conflicting':>12} {'worst':>6}"]
-    for name, r in results.items():
-        probe = (f"{r['linear_top1']:6.3f} {r['linear_bias_conflicting_acc']:12.3f} {r['linear_worst_group_acc']:6.3f}"
-                 if "linear_top1" in r else f"{'-':>6} {'-':>12} {'-':>6}")
-        lines.append(f"{name:>{width}} {r['knn_top1']:13.3f} {r['bias_conflicting_acc']:12.3f} "
-                     f"{r['worst_group_acc']:12.3f} | {probe}")
-    return "\n".join(lines)
+# The names under which group figures are reported (results JSON, tables), per evaluator: the
+# kNN classifier and the linear probe. Keys of :func:`group_accuracy` → reported names.
+GROUP_KEYS = {
+    "knn": {"unbiased_acc": "knn_top1", "bias_conflicting_acc": "bias_conflicting_acc",
+            "bias_aligned_acc": "bias_aligned_acc", "worst_group_acc": "worst_group_acc"},
+    "probe": {"unbiased_acc": "linear_top1", "bias_conflicting_acc": "linear_bias_conflicting_acc",
+              "worst_group_acc": "linear_worst_group_acc"},
+}
+
+
+def group_report(predictions: torch.Tensor, labels: torch.Tensor, attrs: torch.Tensor, evaluator: str = "knn") -> dict:
+    """:func:`group_accuracy` under the reported names of ``evaluator`` (``"knn"`` or ``"probe"``)."""
+    if evaluator not in GROUP_KEYS:
+        raise ValueError(f"unknown evaluator {evaluator!r}: choose one of {tuple(GROUP_KEYS)}")
+    g = group_accuracy(predictions, labels, attrs)
+    return {name: g[key] for key, name in GROUP_KEYS[evaluator].items()}
+
+
+def knn_monitor(data, views, n_bank: int | None = None, n_query: int | None = None,
+                k: int = 200, temperature: float = 0.1, device=None) -> Callable[[nn.Module], dict]:
+    """A monitor that reports weighted-kNN top-1 of ``model.encoder`` on (a part of) the test set,
+    with (a part of) the training set as the bank."""
+    xb, yb = data.x_train[:n_bank], data.y_train[:n_bank]
+    xq, yq = data.x_test[:n_query], data.y_test[:n_query]
+
+    def monitor(model):
+        fb = embed(model.encoder, xb, views.plain, device=device)
+        fq = embed(model.encoder, xq, views.plain, device=device)
+        return {"knn_top1": knn_top1(fb, yb, fq, yq, data.num_classes, k, temperature)}
+
+    return monitor

@@ -111,3 +111,23 @@ def build_model(
     else:
         raise ValueError(f"unknown encoder {encoder!r}: choose one of {ENCODERS}")
     return ContrastiveModel(enc, ProjectionHead(enc.feature_dim, proj_hidden, proj_dim))
+
+
+class EncoderPair(nn.Module):
+    """Two contrastive models trained side by side (WCL, notebook 07): ``debiased`` (the one
+    evaluated: ``.encoder``) and ``biased``; ``lr_scales`` gives the biased one its own learning
+    rate (``biased_lr_scale × lr``) through :func:`cl_course.train.make_optimizer`."""
+
+    def __init__(self, debiased: nn.Module, biased: nn.Module, biased_lr_scale: float = 1.0):
+        super().__init__()
+        if not biased_lr_scale > 0:
+            raise ValueError(f"the biased encoder's learning rate must be > 0, got scale {biased_lr_scale!r}")
+        self.debiased, self.biased = debiased, biased
+        self.lr_scales = {"biased": float(biased_lr_scale)}
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.debiased.encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.debiased(x)

@@ -1,10 +1,9 @@
 """One training loop for every method of the course: it knows nothing about the loss.
 
-An *objective* is any callable ``objective(model, images, labels, gen) -> loss`` (a scalar
-tensor); ``images`` is a uint8 batch on the training device, ``labels`` its labels (for oracle
-variants and diagnostics only), ``gen`` a generator seeded for this step. An objective with a
-``set_step(step, total)`` method is told the global step before each call (for schedules). :class:`ViewPairObjective`
-is the SimCLR one: two random views → projections → a loss of ``(z1, z2)``.
+The loop takes an *objective* (:mod:`cl_course.objectives`): any callable
+``objective(model, images, labels, gen) -> loss``. One with ``set_step(step, total)`` is told the
+global step before each call (schedules); one with ``end_epoch()`` adds that dict to each epoch's
+record (e.g. detection statistics).
 
 Reproducibility: the epoch's shuffle is drawn from ``(seed, epoch)`` and each step's
 augmentation from ``(seed, step)``, and the learning rate is a function of the step, so a run
@@ -21,8 +20,6 @@ from typing import Callable
 
 import torch
 from torch import nn
-
-from .augment import SimCLRViews
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -41,21 +38,6 @@ class History:
     @property
     def last(self) -> dict:
         return self.epochs[-1] if self.epochs else {}
-
-
-class ViewPairObjective:
-    """SimCLR's objective: ``loss(model(view1), model(view2), **loss_kwargs)``; with
-    ``pass_labels`` the batch's labels go to the loss too (oracle variants: analysis only)."""
-
-    def __init__(self, views: SimCLRViews, loss: Callable, pass_labels: bool = False, **loss_kwargs):
-        self.views, self.loss, self.pass_labels, self.loss_kwargs = views, loss, pass_labels, loss_kwargs
-
-    def __call__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
-        x = self.views.stacked_pair(images, gen)  # (2B, C, H, W)
-        z1, z2 = model(x).chunk(2)  # one forward pass: BatchNorm sees both views together
-        if self.pass_labels:
-            return self.loss(z1, z2, labels, **self.loss_kwargs)
-        return self.loss(z1, z2, **self.loss_kwargs)
 
 
 def quiet_default() -> bool:
@@ -198,6 +180,8 @@ def fit(
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         record = {"epoch": epoch + 1, "loss": total_loss.item() / steps_per_epoch,
                   "lr": opt.param_groups[0]["lr"], "time_s": time.perf_counter() - t0}
+        if hasattr(objective, "end_epoch"):
+            record.update(objective.end_epoch())
         if monitor is not None:
             record.update(monitor(model))
             model.train()
@@ -209,20 +193,3 @@ def fit(
                           "epoch": epoch + 1, "history": history.epochs}, ckpt)
     model.eval()
     return history
-
-
-def knn_monitor(data, views: SimCLRViews, n_bank: int | None = None, n_query: int | None = None,
-                k: int = 200, temperature: float = 0.1, device=None) -> Callable[[nn.Module], dict]:
-    """A monitor that reports weighted-kNN top-1 of ``model.encoder`` on (a part of) the test set,
-    with (a part of) the training set as the bank."""
-    from .evaluate import embed, knn_top1
-
-    xb, yb = data.x_train[:n_bank], data.y_train[:n_bank]
-    xq, yq = data.x_test[:n_query], data.y_test[:n_query]
-
-    def monitor(model):
-        fb = embed(model.encoder, xb, views.plain, device=device)
-        fq = embed(model.encoder, xq, views.plain, device=device)
-        return {"knn_top1": knn_top1(fb, yb, fq, yq, data.num_classes, k, temperature)}
-
-    return monitor

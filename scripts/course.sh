@@ -7,4 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m cl_course.run "$@"
+exec .venv/bin/python -m cl_course.harness.run "$@"

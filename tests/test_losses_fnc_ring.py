@@ -445,7 +445,7 @@ def test_a_ring_of_the_hardest_negatives_gives_a_larger_loss_than_one_of_the_eas
     (6, 0.0, 1.0), (6, 0.1, 0.6), (6, 0.3, 0.7), (6, 0.51, 0.55), (6, 0.5, 0.55), (7, 0.2, 0.8),
     (8, 0.25, 0.75), (8, 1 / 3, 2 / 3), (12, 0.05, 0.95), (12, 0.0, 0.01), (12, 0.99, 1.0), (3, 0.4, 0.6)])
 def test_ring_keeps_as_many_negatives_as_integers_in_the_band(batch, lower, upper):
-    from cl_course.losses._common import cosine_logits
+    from cl_course.losses.similarity import cosine_logits
     from cl_course.losses.ring import ring_mask
     g = torch.Generator().manual_seed(303 + batch)
     z1, z2 = randn(g, batch, 8), randn(g, batch, 8)

@@ -208,7 +208,7 @@ def test_relative_difficulty_weights_are_detached_and_in_1_2_on_negatives():
     b1, b2 = _pair(seed=10, grad=True)
     w = relative_difficulty_weights(d1, d2, b1, b2, 0.1)
     assert not w.requires_grad and w.dtype == torch.float32
-    from cl_course.losses._common import negative_mask
+    from cl_course.losses.similarity import negative_mask
     neg = negative_mask(6, w.device)
     assert ((w[neg] >= 1) & (w[neg] < 2)).all() and (w[~neg] == 1).all()
 
@@ -216,7 +216,7 @@ def test_relative_difficulty_weights_are_detached_and_in_1_2_on_negatives():
 def test_identical_encoders_give_every_negative_weight_one_and_a_half():
     d1, d2 = _pair(seed=11)
     w = relative_difficulty_weights(d1, d2, d1.clone(), d2.clone(), 0.5)
-    from cl_course.losses._common import negative_mask
+    from cl_course.losses.similarity import negative_mask
     assert torch.allclose(w[negative_mask(6, w.device)], torch.full((12 * 10,), 1.5))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cl_course import nbclean, run
+from cl_course.harness import nbclean, run
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))

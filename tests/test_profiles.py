@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from cl_course import profiles
-from cl_course.profiles import PROFILES, ConfigError, requested_profile, resolve
+from cl_course.harness import profiles
+from cl_course.harness.profiles import PROFILES, ConfigError, requested_profile, resolve
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cl_course import run
-from cl_course.results import read_results, summary_rows, write_summary
+from cl_course.harness import run
+from cl_course.harness.results import read_results, summary_rows, write_summary
 
 
 def make_run(tmp_path):
@@ -122,7 +122,7 @@ def test_seed_table_gives_mean_and_sample_std_per_variant(tmp_path):
     import json
     import statistics
 
-    from cl_course.results import seed_table
+    from cl_course.harness.results import seed_table
 
     dirs = []
     for seed, (a, b) in enumerate([(0.50, 0.40), (0.54, 0.42), (0.52, 0.47)]):
@@ -143,7 +143,7 @@ def test_runner_with_seeds_runs_each_seed_into_its_folder_and_writes_the_seed_ta
 
     import papermill
 
-    from cl_course import run
+    from cl_course.harness import run
 
     nb_dir = tmp_path / "notebooks"
     nb_dir.mkdir()

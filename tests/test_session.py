@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from cl_course import session as session_mod
+from cl_course.harness import session as session_mod
 from cl_course.data import DataNotFoundError
-from cl_course.profiles import PROFILES, ConfigError
-from cl_course.session import setup
+from cl_course.harness.profiles import PROFILES, ConfigError
+from cl_course.harness.session import setup
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -103,13 +103,13 @@ def test_output_dir_defaults_to_cl_course_output(monkeypatch, tmp_path):
 
 
 def test_ci_session_trains_and_evaluates_end_to_end_on_a_tiny_subset(empty_root, tmp_path):
-    from cl_course.losses import nt_xent
+    from cl_course.objectives import SimCLRObjective
 
     s = setup("nb", profile="ci", data_root=empty_root, output_dir=tmp_path, width=4, n_train=100,
               n_test=50, batch_size=32, epochs=2, knn_k=5, probe_epochs=2)
     assert len(s.data.y_train) == 100 and len(s.data.y_test) == 50
     model = s.model()
-    history = s.train(model, nt_xent, temperature=0.5)
+    history = s.train(model, SimCLRObjective(s.views(), temperature=0.5))
     assert [e["epoch"] for e in history.epochs] == [1, 2]
     assert all(0.0 <= e["knn_top1"] <= 1.0 for e in history.epochs)
     metrics = s.evaluate(model)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from cl_course import profiles
+from cl_course.harness import profiles
 from cl_course.data import load_digits_dataset
 from cl_course.evaluate import group_accuracy
 from cl_course.shortcuts import (PALETTE, apply_colour, check_rho, is_aligned, load_biased_dataset, make_biased,
@@ -135,7 +135,7 @@ def test_a_shortcut_notebook_refuses_an_unbiased_data_set():
 
 
 def test_the_shortcut_session_keeps_the_colour_in_its_views():
-    from cl_course.session import setup
+    from cl_course.harness.session import setup
 
     s = setup("t", profile="ci", family="shortcut", output_dir="unused")
     v = s.views()
@@ -179,7 +179,7 @@ def test_nonsemantic_objective_sends_the_negatives_through_the_model_with_gradie
     model = make()
     calls = []
     model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
-    objective = NonSemanticObjective(views, "patch", (4, 8), alpha=2.0, temperature=0.5, num_negatives=2)
+    objective = NonSemanticObjective(views, kind="patch", patch_sizes=(4, 8), alpha=2.0, temperature=0.5, num_negatives=2)
     loss = objective(model, images, None, torch.Generator().manual_seed(0))
     loss.backward()
     assert calls == [8 * 4]  # two views and two negatives per image, one forward pass
@@ -191,13 +191,14 @@ def test_nonsemantic_objective_refuses_unknown_kinds_and_bad_patch_sizes():
 
     views, _, _ = _tiny_setup()
     with pytest.raises(ValueError, match="unknown negative kind 'blur'"):
-        NonSemanticObjective(views, "blur", (4,))
+        NonSemanticObjective(views, kind="blur", patch_sizes=(4,))
     with pytest.raises(ValueError, match="does not divide the 16-px image"):
-        NonSemanticObjective(views, "patch", (5,))
+        NonSemanticObjective(views, kind="patch", patch_sizes=(5,))
 
 
 def test_wcl_objective_trains_both_encoders_and_keeps_its_weights_detached():
-    from cl_course.objectives import EncoderPair, WCLObjective
+    from cl_course.models import EncoderPair
+    from cl_course.objectives import WCLObjective
 
     views, images, make = _tiny_setup()
     pair = EncoderPair(make(), make(), biased_lr_scale=0.5)
@@ -215,7 +216,7 @@ def test_wcl_objective_trains_both_encoders_and_keeps_its_weights_detached():
 
 
 def test_group_table_has_a_row_per_variant_and_dashes_without_a_probe():
-    from cl_course.evaluate import group_table
+    from cl_course.harness.results import group_table
 
     row = {"knn_top1": 0.5, "bias_conflicting_acc": 0.25, "worst_group_acc": 0.0}
     text = group_table({"simclr": {**row, "linear_top1": 0.6, "linear_bias_conflicting_acc": 0.4,

@@ -11,7 +11,8 @@ from torch import nn
 from cl_course.augment import SimCLRViews
 from cl_course.losses import nt_xent
 from cl_course.models import build_model
-from cl_course.train import (NonFiniteLossError, ViewPairObjective, fit, learning_rate,
+from cl_course.objectives import SimCLRObjective
+from cl_course.train import (NonFiniteLossError, fit, learning_rate,
                              make_optimizer)
 
 
@@ -27,7 +28,7 @@ def tiny_images(n=24, seed=0):
 
 def objective():
     views = SimCLRViews(size=16, scale=(0.5, 1.0), mean=(0.5,), std=(0.25,))
-    return ViewPairObjective(views, nt_xent, temperature=0.5)
+    return SimCLRObjective(views, temperature=0.5)
 
 
 FIT = dict(epochs=3, batch_size=8, lr=1e-2, warmup_epochs=1.0, seed=3, quiet=True)

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from ._common import check_temperature, check_views, cosine_logits, negative_mask, positive_index, positive_logits
+from .similarity import check_temperature, check_views, cosine_logits, negative_mask, positive_index, positive_logits
 
 
 def check_tau_plus(tau_plus: float) -> float:
@@ -60,6 +60,28 @@ def debiased_loss(pos: torch.Tensor, log_neg_sum: torch.Tensor, n: int, temperat
         log_ng = log_neg_sum
     log_ng = torch.maximum(log_ng, floor)
     return (torch.logaddexp(pos, log_ng) - pos).mean()
+
+
+def debiased_negative_sum(pos: torch.Tensor, neg: torch.Tensor, temperature: float, tau_plus: float) -> torch.Tensor:
+    """DCL's estimate of each anchor's sum over its true negatives, ``N·g`` ``(M,)``, from positive
+    logits ``pos`` ``(M,)`` and negative logits ``neg`` ``(M, N)`` (both ``cos/t``):
+
+        N·g = max( (sum_k e^{neg_k} - tau⁺ N e^{pos}) / (1 - tau⁺),  N e^{-1/t} ).
+
+    The direct (not log-space) form, for analysis and teaching; the losses use :func:`debiased_loss`.
+    """
+    t, tp = check_temperature(temperature), check_tau_plus(tau_plus)
+    n = neg.shape[1]
+    estimate = (neg.exp().sum(1) - tp * n * pos.exp()) / (1 - tp)
+    return torch.clamp(estimate, min=n * math.exp(-1 / t))
+
+
+def clamped_anchors(pos: torch.Tensor, neg: torch.Tensor, temperature: float, tau_plus: float) -> torch.Tensor:
+    """``(M,)`` bool: the anchors whose debiased estimate sits at the clamp ``N e^{-1/t}``. Their
+    negatives get no gradient: such an anchor trains on alignment alone."""
+    t, tp = check_temperature(temperature), check_tau_plus(tau_plus)
+    n = neg.shape[1]
+    return (neg.exp().sum(1) - tp * n * pos.exp()) / (1 - tp) <= n * math.exp(-1 / t)
 
 
 def debiased_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, tau_plus: float = 0.1) -> torch.Tensor:

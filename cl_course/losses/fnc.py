@@ -5,11 +5,49 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import check_temperature, check_views, positive_index, unit_anchors
+from .similarity import check_temperature, check_views, positive_index, unit_anchors
 from .oracle import check_image_mask, nt_xent_without
 
 AGGREGATES = ("max", "mean")
 MODES = ("elimination", "attraction")
+
+
+def check_detection_rule(top_k: int | None, threshold: float | None, aggregate: str,
+                         batch: int | None = None) -> None:
+    """Raise ``ValueError`` unless the detection rule can flag something: ``aggregate`` known, at
+    least one of ``top_k`` (an integer ``>= 1``, at most ``B - 1`` when ``batch`` is given) and
+    ``threshold`` (a cosine similarity in ``[-1, 1]``)."""
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {aggregate!r}: choose one of {AGGREGATES}")
+    if top_k is None and threshold is None:
+        raise ValueError("give top_k, threshold or both: with neither no false negative can be flagged")
+    if top_k is not None:
+        most = batch - 1 if batch is not None else None
+        if not (isinstance(top_k, int) and not isinstance(top_k, bool) and top_k >= 1
+                and (most is None or top_k <= most)):
+            bound = f"[1, B - 1] = [1, {most}]" if most is not None else "[1, B - 1]"
+            raise ValueError(f"top_k must be an integer in {bound}, got {top_k!r}")
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold is a cosine similarity and must be in [-1, 1], got {threshold!r}")
+
+
+def support_scores(support: torch.Tensor, candidates: torch.Tensor, aggregate: str = "max") -> torch.Tensor:
+    """``(B, B)`` float32: ``score[a, b] = agg_s cos(support[a, s], candidates[b])``, the max or mean
+    over image ``a``'s ``S`` support views ``(B, S, D)`` of the cosine to candidate ``b`` ``(B, D)``."""
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {aggregate!r}: choose one of {AGGREGATES}")
+    s = F.normalize(support.float(), dim=-1)  # (B, S, D)
+    c = F.normalize(candidates.float(), dim=-1)  # (B, D)
+    cos = torch.einsum("asd,bd->asb", s, c)  # (B, S, B)
+    return cos.amax(dim=1) if aggregate == "max" else cos.mean(dim=1)
+
+
+def check_mode(mode: str) -> str:
+    """Raise ``ValueError`` unless ``mode`` is ``"elimination"`` or ``"attraction"``."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}: choose one of {MODES}")
+    return mode
 
 
 def detect_false_negatives(support: torch.Tensor, candidates: torch.Tensor, top_k: int | None = None,
@@ -51,19 +89,9 @@ def detect_false_negatives(support: torch.Tensor, candidates: torch.Tensor, top_
                          f"{tuple(candidates.shape) if isinstance(candidates, torch.Tensor) else type(candidates).__name__}")
     if batch < 2:
         raise ValueError(f"batch size B must be at least 2, got B={batch}")
-    if aggregate not in AGGREGATES:
-        raise ValueError(f"unknown aggregate {aggregate!r}: choose one of {AGGREGATES}")
-    if top_k is None and threshold is None:
-        raise ValueError("give top_k, threshold or both: with neither no false negative can be flagged")
-    if top_k is not None and not (isinstance(top_k, int) and not isinstance(top_k, bool) and 1 <= top_k <= batch - 1):
-        raise ValueError(f"top_k must be an integer in [1, B - 1] = [1, {batch - 1}], got {top_k!r}")
-    if threshold is not None and not (-1.0 <= float(threshold) <= 1.0):
-        raise ValueError(f"threshold is a cosine similarity and must be in [-1, 1], got {threshold!r}")
+    check_detection_rule(top_k, threshold, aggregate, batch)
     with torch.no_grad(), torch.autocast(device_type=support.device.type, enabled=False):
-        s = F.normalize(support.float(), dim=-1)  # (B, S, D)
-        c = F.normalize(candidates.float(), dim=-1)  # (B, D)
-        cos = torch.einsum("asd,bd->asb", s, c)  # (B, S, B)
-        score = cos.amax(dim=1) if aggregate == "max" else cos.mean(dim=1)  # (B, B)
+        score = support_scores(support, candidates, aggregate)  # (B, B)
         eye = torch.eye(batch, dtype=torch.bool, device=score.device)
         score = score.masked_fill(eye, float("-inf"))  # an image is not its own false negative
         flagged = torch.ones_like(eye)
@@ -107,8 +135,7 @@ def fnc_nt_xent(z1: torch.Tensor, z2: torch.Tensor, false_negatives: torch.Tenso
     batch = check_views(z1, z2)
     t = check_temperature(temperature)
     check_image_mask(false_negatives, batch, "false_negatives")
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}: choose one of {MODES}")
+    check_mode(mode)
     if mode == "elimination":
         return nt_xent_without(z1, z2, false_negatives, t)
     z = unit_anchors(z1, z2)  # (2B, D)

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from ._common import check_temperature, check_views, cosine_logits, negative_mask, positive_logits
+from .similarity import check_temperature, check_views, cosine_logits, negative_mask, positive_logits
 from .debiased import check_tau_plus, debiased_loss, masked_logits, split_logits
 
 

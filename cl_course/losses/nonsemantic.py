@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._common import check_temperature, check_views, positive_index, unit_anchors
+from .similarity import check_temperature, check_views, positive_index, unit_anchors
 
 
 def check_alpha(alpha: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import check_temperature, check_views, cosine_logits, positive_index
+from .similarity import check_temperature, check_views, cosine_logits, positive_index
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:

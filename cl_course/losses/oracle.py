@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import check_temperature, check_views, cosine_logits, positive_index
+from .similarity import check_temperature, check_views, cosine_logits, positive_index
 
 
 def check_image_mask(mask: torch.Tensor, batch: int, name: str) -> torch.Tensor:

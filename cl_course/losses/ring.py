@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._common import check_temperature, check_views, cosine_logits, negative_mask, positive_index
+from .similarity import check_temperature, check_views, cosine_logits, negative_mask, positive_index
 
 
 def check_ring(lower: float, upper: float) -> tuple[float, float]:

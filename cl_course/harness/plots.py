@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .train import History
+from ..train import History
 
 
 def plot_history(histories: Mapping[str, History] | History, keys=("loss", "knn_top1")):

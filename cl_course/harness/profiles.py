@@ -1,7 +1,7 @@
 """Profiles (sizes for ci / cpu / gpu) and the resolution and checking of a notebook's parameters.
 
 A notebook's parameters cell holds its knobs with ``None`` meaning "the profile's value"; any
-explicit value overrides the profile (DESIGN §4). :func:`resolve` returns the complete
+explicit value overrides the profile (docs/architecture.md). :func:`resolve` returns the complete
 configuration or raises :class:`ConfigError` saying what to change.
 """
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import os
 
-from .data import DATASETS
-from .negatives import check_patch_sizes
-from .shortcuts import BIASED_DATASETS, check_rho
+from ..data import DATASETS
+from ..negatives import check_patch_sizes
+from ..shortcuts import BIASED_DATASETS, check_rho
 
 PROFILE_NAMES = ("ci", "cpu", "gpu", "auto")
 
@@ -43,16 +43,19 @@ PROFILES: dict[str, dict] = {
 
 # Notebooks 06-07 (shortcuts) change these knobs of the profile: a biased data set with a known
 # colour shortcut (cl_course.shortcuts), its bias strength rho, and the patch sizes (pixels) of the
-# non-semantic negatives (each must divide image_size; one is drawn per step).
+# non-semantic negatives (each must divide image_size; one is drawn per step), and the learning rate
+# of WCL's biased encoder (None: the same as lr).
 SHORTCUT_PROFILES: dict[str, dict] = {
     # scikit-learn digits painted in colour (no network, no data copy): seconds.
-    "ci": dict(dataset="colored_digits", rho=0.99, crop_scale=0.5, compare_epochs=2, patch_sizes=(4, 8)),
+    "ci": dict(dataset="colored_digits", rho=0.99, crop_scale=0.5, compare_epochs=2, patch_sizes=(4, 8),
+               biased_lr=None),
     # Colored MNIST on 2 CPU cores: a 10,000-image class-balanced subset of the training set (the
     # 10,000 test images, coloured independently of the digit, are all kept: about 100 per group).
     "cpu": dict(dataset="colored_mnist", rho=0.99, n_train=10000, width=32, image_size=28, crop_scale=0.3,
-                epochs=4, compare_epochs=3, monitor_bank=None, monitor_queries=2000, patch_sizes=(4, 7)),
+                epochs=4, compare_epochs=3, monitor_bank=None, monitor_queries=2000, patch_sizes=(4, 7),
+                biased_lr=None),
     # CIFAR-10 with a class-correlated colour tint, ResNet-18 (unverified: no GPU was available).
-    "gpu": dict(dataset="tinted_cifar10", rho=0.99, compare_epochs=15, patch_sizes=(8, 16)),
+    "gpu": dict(dataset="tinted_cifar10", rho=0.99, compare_epochs=15, patch_sizes=(8, 16), biased_lr=None),
 }
 FAMILIES = ("contrastive", "shortcut")
 
@@ -117,6 +120,8 @@ def _check_shortcut(cfg: dict, bad) -> None:
         cfg["patch_sizes"] = check_patch_sizes(cfg["patch_sizes"], cfg["image_size"])
     except ValueError as exc:
         raise ConfigError(f"patch_sizes={cfg['patch_sizes']!r} is invalid: {exc}. {fix.format('patch_sizes')}") from None
+    if cfg["biased_lr"] is not None and not (_is_number(cfg["biased_lr"]) and cfg["biased_lr"] > 0):
+        bad("biased_lr", "the biased encoder's learning rate must be a number > 0, or None for lr")
     if cfg["dataset"] not in BIASED_DATASETS:
         bad("dataset", f"a notebook on shortcuts needs a biased data set: choose one of {', '.join(BIASED_DATASETS)}")
 

@@ -5,6 +5,8 @@ import csv
 import json
 from pathlib import Path
 
+from ..evaluate import GROUP_KEYS
+
 HEADLINE = ("knn_top1", "linear_top1", "detection_precision", "detection_recall",
             "worst_group_acc", "bias_conflicting_acc")
 
@@ -94,12 +96,27 @@ def seed_table(run_dirs: list[str | Path], metric: str = "knn_top1") -> tuple[li
     return rows, "\n".join(lines) + "\n"
 
 
+def group_table(results: dict) -> str:
+    """A text table of group figures (:meth:`Session.evaluate_groups`), one row per variant: each
+    evaluator's figures under the names of :data:`cl_course.evaluate.GROUP_KEYS`."""
+    titles = {"knn_top1": "kNN unbiased", "bias_conflicting_acc": "conflicting", "bias_aligned_acc": "aligned",
+              "worst_group_acc": "worst group", "linear_top1": "probe", "linear_bias_conflicting_acc": "conflicting",
+              "linear_worst_group_acc": "worst"}
+    keys = [k for ev in GROUP_KEYS.values() for k in ev.values()]
+    keys = [k for k in keys if any(k in r for r in results.values())]
+    width = max(len("variant"), *(len(n) for n in results))
+    lines = [f"{'variant':>{width}} " + " ".join(f"{titles.get(k, k):>12}" for k in keys)]
+    for name, r in results.items():
+        lines.append(f"{name:>{width}} " + " ".join(f"{r[k]:12.3f}" if k in r else f"{'-':>12}" for k in keys))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m cl_course.results RUN_DIR [RUN_DIR ...] [--metric knn_top1]``: mean ± std over the
+    """``python -m cl_course.harness.results RUN_DIR [RUN_DIR ...] [--metric knn_top1]``: mean ± std over the
     run folders (one per seed)."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m cl_course.results", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m cl_course.harness.results", description=main.__doc__)
     ap.add_argument("run_dirs", nargs="+")
     ap.add_argument("--metric", default="knn_top1")
     args = ap.parse_args(argv)

@@ -6,6 +6,7 @@ stops it there with a message that says what to change.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import platform
@@ -15,15 +16,16 @@ from pathlib import Path
 
 import torch
 
+from ..augment import SimCLRViews
+from ..data import REAL_DATASETS, DataNotFoundError, ImageDataset, default_data_root, load_dataset
+from ..evaluate import embed, group_report, knn_monitor, knn_predict, knn_top1, linear_probe
+from ..models import ContrastiveModel, build_model
+from ..shortcuts import BIASED_DATASETS, load_biased_dataset, shortcut_views_kwargs
+from ..train import History, fit
 from . import profiles
-from .augment import SimCLRViews
-from .data import REAL_DATASETS, DataNotFoundError, ImageDataset, default_data_root, load_dataset
-from .evaluate import embed, group_accuracy, knn_predict, knn_top1, linear_probe
-from .models import ContrastiveModel, build_model
-from .shortcuts import BIASED_DATASETS, load_biased_dataset, shortcut_views_kwargs
-from .train import History, ViewPairObjective, fit, knn_monitor
+from .variants import Comparison, ProbeBatch, run_variants
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 
 def default_output_dir() -> Path:
@@ -69,27 +71,32 @@ class Session:
         return torch.Generator(device=self.device).manual_seed(self.seed if seed is None else seed)
 
     # --- training and evaluation -----------------------------------------------------------
-    def train(self, model, loss, views: SimCLRViews | None = None, epochs: int | None = None,
-              objective=None, checkpoint=None, monitor: bool = True, pass_labels: bool = False,
-              epoch_metrics=None, **loss_kwargs) -> History:
-        """Train ``model`` with ``loss(z1, z2, **loss_kwargs)`` on two views (or a custom
-        ``objective``) for the profile's epochs, monitoring kNN accuracy every epoch.
-        ``pass_labels``: call ``loss(z1, z2, labels, ...)`` (oracles). ``epoch_metrics``: a callable
-        whose dict joins each epoch's record (e.g. detection statistics of an objective)."""
+    def train(self, model, objective, *, epochs: int | None = None, monitor: bool = True,
+              checkpoint=None) -> History:
+        """Train ``model`` with ``objective`` (:mod:`cl_course.objectives`) for ``epochs`` (the
+        profile's by default) with the profile's recipe, reporting kNN accuracy after every epoch
+        (``monitor``) and whatever the objective's ``end_epoch`` adds."""
+        if inspect.isfunction(objective) or not callable(objective):
+            raise TypeError(f"train takes an objective (cl_course.objectives), got {objective!r}; a loss of "
+                            "(z1, z2) becomes one with LossObjective(views, loss_fn)")
         c = self.cfg
-        views = views or self.views()
-        objective = objective or ViewPairObjective(views, loss, pass_labels=pass_labels, **loss_kwargs)
+        views = getattr(objective, "views", None) or self.views()
         knn = knn_monitor(self.data, views, c["monitor_bank"], c["monitor_queries"], k=c["knn_k"],
                           device=self.device) if monitor else None
-
-        def mon(model):
-            out = knn(model) if knn is not None else {}
-            return {**out, **(epoch_metrics() if epoch_metrics is not None else {})}
         return fit(model, objective, self.data.x_train, self.data.y_train, epochs=epochs or c["epochs"],
                    batch_size=c["batch_size"], lr=c["lr"], weight_decay=c["weight_decay"],
                    optimizer=c["optimizer"], warmup_epochs=c["warmup_epochs"], seed=self.seed,
-                   device=self.device, monitor=mon if (knn or epoch_metrics) else None,
-                   checkpoint=checkpoint)
+                   device=self.device, monitor=knn, checkpoint=checkpoint)
+
+    def compare(self, variants: dict, *, epochs: int | None = None, groups: bool | None = None,
+                probe: bool = True, monitor: bool = True, untrained: dict | None = None) -> Comparison:
+        """Train every objective of ``variants`` (name → objective) from the same initialisation on
+        the same batches and views for ``epochs`` (the profile's ``compare_epochs``), evaluate each,
+        and the untrained encoder once (``untrained`` reuses an earlier result). ``groups``: the
+        group figures of a biased data set (default: on the shortcut notebooks)."""
+        groups = self.family == "shortcut" if groups is None else groups
+        return run_variants(self, variants, epochs=epochs or self.cfg["compare_epochs"], groups=groups,
+                            probe=probe, monitor=monitor, untrained=untrained)
 
     def features(self, model, views: SimCLRViews | None = None, encoder=None) -> dict:
         """Encoder features of the whole train and test sets: ``{"train", "test"}`` (``encoder``
@@ -99,9 +106,9 @@ class Session:
         return {split: embed(enc, getattr(self.data, f"x_{split}"), views.plain, device=self.device)
                 for split in ("train", "test")}
 
-    def evaluate(self, model, views: SimCLRViews | None = None, probe: bool = True) -> dict:
+    def evaluate(self, model, views: SimCLRViews | None = None, probe: bool = True, encoder=None) -> dict:
         """kNN top-1 (and linear-probe top-1) of the encoder on the test set."""
-        f = self.features(model, views)
+        f = self.features(model, views, encoder)
         d = self.data
         out = {"knn_top1": knn_top1(f["train"], d.y_train, f["test"], d.y_test, d.num_classes, k=self.cfg["knn_k"])}
         if probe:
@@ -112,28 +119,58 @@ class Session:
     def evaluate_groups(self, model, views: SimCLRViews | None = None, probe: bool = True,
                         encoder=None) -> dict:
         """On a biased data set: kNN (and linear-probe) accuracy on the test set, whose shortcut is
-        independent of the label, overall (``knn_top1``), on its bias-conflicting part and for the
-        worst (label, attribute) group. The probe is trained on the biased training labels, as a
-        downstream user would. ``encoder`` overrides ``model.encoder``."""
+        independent of the label, overall, on its bias-conflicting part and for the worst
+        (label, attribute) group (names: :data:`cl_course.evaluate.GROUP_KEYS`). The probe is trained
+        on the biased training labels, as a downstream user would. ``encoder`` overrides ``model.encoder``."""
         d = self.data
         if d.attr_test is None:
             raise ValueError(f"{d.name} records no shortcut attribute: group accuracy needs a biased data set")
         f = self.features(model, views, encoder)
         knn = knn_predict(f["train"], d.y_train, f["test"], d.num_classes, k=self.cfg["knn_k"]).argmax(1)
-        g = group_accuracy(knn, d.y_test, d.attr_test)
-        out = {"knn_top1": g["unbiased_acc"], "bias_conflicting_acc": g["bias_conflicting_acc"],
-               "bias_aligned_acc": g["bias_aligned_acc"], "worst_group_acc": g["worst_group_acc"]}
+        out = group_report(knn, d.y_test, d.attr_test, "knn")
         if probe:
             pred = linear_probe(f["train"], d.y_train, f["test"], d.y_test, d.num_classes,
                                 epochs=self.cfg["probe_epochs"], seed=self.seed)["predictions"]
-            g = group_accuracy(pred, d.y_test, d.attr_test)
-            out.update(linear_top1=g["unbiased_acc"], linear_bias_conflicting_acc=g["bias_conflicting_acc"],
-                       linear_worst_group_acc=g["worst_group_acc"])
+            out.update(group_report(pred, d.y_test, d.attr_test, "probe"))
         return out
 
+    def knn_accuracy(self, model, test_images, test_labels, views: SimCLRViews | None = None) -> float:
+        """Weighted-kNN top-1 of the encoder on other test images (e.g. altered ones), with the
+        training set as the bank."""
+        views = views or self.views()
+        bank = embed(model.encoder, self.data.x_train, views.plain, device=self.device)
+        test = embed(model.encoder, test_images, views.plain, device=self.device)
+        pred = knn_predict(bank, self.data.y_train, test, self.data.num_classes, k=self.cfg["knn_k"]).argmax(1)
+        return (pred == test_labels).float().mean().item()
+
+    # --- a batch to look at --------------------------------------------------------------------
+    def probe_batch(self, model=None, views: SimCLRViews | None = None, size: int | None = None) -> ProbeBatch:
+        """A batch of ``size`` (the profile's batch size) test images drawn with the run's seed,
+        and, with ``model``, the projections of two views of them (:meth:`project`)."""
+        size = size or self.cfg["batch_size"]
+        idx = torch.randperm(len(self.data.x_test), generator=torch.Generator().manual_seed(self.seed))[:size]
+        attrs = self.data.attr_test[idx] if self.data.attr_test is not None else None
+        batch = ProbeBatch(idx=idx, x=self.data.x_test[idx].to(self.device), y=self.data.y_test[idx], attrs=attrs)
+        if model is not None:
+            batch.z1, batch.z2 = self.project(model, batch.x, views)
+        return batch
+
+    def project(self, model, images: torch.Tensor, views: SimCLRViews | None = None):
+        """``(z1, z2)`` on the CPU: the model's projections (eval mode, no gradient) of two views of
+        ``images``, the views drawn from ``seed + 1`` — the same views for every model."""
+        views = views or self.views()
+        model.eval()
+        with torch.no_grad():
+            v1, v2 = views.pair(images, self.generator(self.seed + 1))
+            return model(v1).float().cpu(), model(v2).float().cpu()
+
     # --- results -----------------------------------------------------------------------------
-    def finish(self, metrics: dict, variants: dict | None = None) -> Path:
-        """Write ``output_dir/<notebook>.json`` (DESIGN §4) and return its path."""
+    def finish(self, metrics: dict, variants: dict | None = None, methods: dict | None = None) -> Path:
+        """Write ``output_dir/<notebook>.json`` (the results contract, docs/architecture.md) and
+        return its path: the resolved parameters, the profile, data set, device, wall time, the
+        headline ``metrics``, every variant's figures and every method's knobs (``methods``:
+        name → objective or knobs dict)."""
+        methods = {name: (m.knobs() if hasattr(m, "knobs") else m) for name, m in (methods or {}).items()}
         record = {
             "notebook": self.notebook,
             "profile": self.profile,
@@ -144,6 +181,7 @@ class Session:
             "parameters": {**self.params, **self.cfg},
             "metrics": _plain(metrics),
             "variants": _plain(variants or {}),
+            "methods": _plain(methods),
             "notes": self.notes,
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,9 @@
 """The course runner: execute notebooks with papermill into a run folder and tabulate the results.
 
-    python -m cl_course.run                                  # every notebook, profile auto
-    python -m cl_course.run 01 --profile ci --name smoke     # by number or stem
-    python -m cl_course.run 01 -p temperature 0.2 -p epochs 3 --name t02
-    python -m cl_course.run 03 --profile cpu --seeds 0 1 2 --name cpu-03   # runs/cpu-03-seed0..2 + seeds.md
+    python -m cl_course.harness.run                                  # every notebook, profile auto
+    python -m cl_course.harness.run 01 --profile ci --name smoke     # by number or stem
+    python -m cl_course.harness.run 01 -p temperature 0.2 -p epochs 3 --name t02
+    python -m cl_course.harness.run 03 --profile cpu --seeds 0 1 2 --name cpu-03   # runs/cpu-03-seed0..2 + seeds.md
 
 Writes ``runs/<name>/``: the executed notebooks, each notebook's JSON, ``summary.csv`` and
 ``summary.md``. Exits 1 naming the notebook and cell when one fails (the others still run).
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .results import seed_table, write_summary
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS = REPO / "notebooks"
 
 
@@ -54,7 +54,7 @@ def find_notebooks(selectors: list[str]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cl_course.run", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m cl_course.harness.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="numbers (01), stems or paths; default: all")
     parser.add_argument("--profile", default=None, help="ci | cpu | gpu | auto (default: $CL_COURSE_PROFILE or auto)")

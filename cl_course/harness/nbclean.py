@@ -1,7 +1,7 @@
-"""Strip outputs and execution counts from notebooks (DESIGN §8: notebooks are stored clean).
+"""Strip outputs and execution counts from notebooks (notebooks are stored clean: docs/architecture.md).
 
-    python -m cl_course.nbclean notebooks/*.ipynb          # clean in place
-    python -m cl_course.nbclean --check notebooks/*.ipynb  # exit 1 if any is unclean
+    python -m cl_course.harness.nbclean notebooks/*.ipynb          # clean in place
+    python -m cl_course.harness.nbclean --check notebooks/*.ipynb  # exit 1 if any is unclean
 """
 from __future__ import annotations
 

@@ -1,0 +1,13 @@
+"""The course harness: what only the notebooks and the runner use, kept apart from the library.
+
+    profiles     ci / cpu / gpu sizes and the checking of a notebook's parameters
+    session      what every notebook does around its lesson: set-up, train, compare, evaluate, JSON
+    variants     the comparison of several objectives at one budget, next to the untrained encoder
+    run          the papermill runner: ``python -m cl_course.harness.run``
+    results      the run folders' JSON files → summary and seed tables (``python -m cl_course.harness.results``)
+    plots        the course's figures
+    exercises    checkers for the notebooks' exercises, one module per notebook
+    nbclean      notebooks stored clean (``python -m cl_course.harness.nbclean``)
+
+The library (every other module of ``cl_course``) never imports from here.
+"""

@@ -1,0 +1,86 @@
+"""The comparison every notebook makes: several objectives trained from the same initialisation on
+the same batches and views for the same number of steps, each evaluated, next to the untrained
+encoder (the floor every trained variant must clear)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..train import History
+
+UNTRAINED = "untrained"
+
+
+@dataclass
+class ProbeBatch:
+    """A batch of test images to look at: indices into the test set, the images on the training
+    device, labels, shortcut attributes (biased data only) and, once projected, ``z1``/``z2``."""
+
+    idx: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
+    attrs: torch.Tensor | None = None
+    z1: torch.Tensor | None = None
+    z2: torch.Tensor | None = None
+
+
+@dataclass
+class Comparison:
+    """What :meth:`Session.compare` returns: per variant its evaluation (``results``, with the
+    untrained encoder under ``"untrained"``), training history, trained model and objective."""
+
+    epochs: int
+    results: dict[str, dict] = field(default_factory=dict)
+    histories: dict[str, History] = field(default_factory=dict)
+    models: dict[str, nn.Module] = field(default_factory=dict)
+    objectives: dict = field(default_factory=dict)
+
+    @property
+    def trained(self) -> list[str]:
+        """The names of the trained variants (every result but the untrained encoder's)."""
+        return [n for n in self.results if n != UNTRAINED]
+
+    def metrics(self, keys=("knn_top1",)) -> dict:
+        """The figures flattened for the results JSON: ``{"<key>[<variant>]": value}``."""
+        return {f"{key}[{name}]": r[key] for key in keys for name, r in self.results.items() if key in r}
+
+    def assert_learned(self, metric: str = "knn_top1", margin: float = 0.05) -> None:
+        """Stop with an ``AssertionError`` unless every trained variant beats the untrained encoder
+        on ``metric`` by at least ``margin``: a broken objective, or one that did not learn, fails."""
+        floor = self.results[UNTRAINED][metric]
+        short = {n: self.results[n][metric] for n in self.trained if not self.results[n][metric] >= floor + margin}
+        if short:
+            raise AssertionError(
+                f"{', '.join(f'{n} ({v:.3f})' for n, v in short.items())} did not beat the untrained encoder "
+                f"({floor:.3f}) by {margin} on {metric}: the training did not learn")
+
+    def table(self, keys=("knn_top1", "linear_top1")) -> str:
+        """A text table, one row per variant (the untrained encoder first)."""
+        width = max(len("variant"), *(len(n) for n in self.results))
+        keys = [k for k in keys if any(k in r for r in self.results.values())]
+        lines = [f"{'variant':>{width}}  " + "  ".join(f"{k:>12}" for k in keys)]
+        for name, r in self.results.items():
+            lines.append(f"{name:>{width}}  " + "  ".join(f"{r[k]:12.3f}" if k in r else f"{'-':>12}" for k in keys))
+        return "\n".join(lines)
+
+
+def run_variants(session, variants: dict, *, epochs: int, groups: bool, probe: bool, monitor: bool,
+                 untrained: dict | None) -> Comparison:
+    """Train and evaluate each variant (see :meth:`Session.compare`)."""
+    comparison = Comparison(epochs=epochs)
+
+    def evaluate(model):
+        return session.evaluate_groups(model, probe=probe) if groups else session.evaluate(model, probe=probe)
+
+    comparison.results[UNTRAINED] = untrained if untrained is not None else evaluate(session.model())
+    for name, objective in variants.items():
+        print(f"--- {name}", flush=True)
+        build = getattr(objective, "build_model", None)
+        model = build(session.model, session.seed) if build is not None else session.model()
+        comparison.histories[name] = session.train(model, objective, epochs=epochs, monitor=monitor)
+        comparison.results[name] = evaluate(model)
+        comparison.models[name] = model
+        comparison.objectives[name] = objective
+    return comparison
