@@ -7,7 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from cl_course.evaluate import alignment, embed, knn_predict, knn_top1, linear_probe, uniformity
+from cl_course.evaluate import (
+    alignment,
+    embed,
+    group_accuracy,
+    knn_predict,
+    knn_top1,
+    linear_probe,
+    uniformity,
+)
 
 
 def two_clusters(n_per=20, dim=4, seed=0):
@@ -153,3 +161,23 @@ def test_embed_returns_cpu_float_features_and_restores_training_mode():
     encoder.eval()
     with torch.no_grad():
         torch.testing.assert_close(out, encoder(images.float() / 255))
+
+
+def test_group_accuracy_on_a_hand_made_example():
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    attrs = torch.tensor([0, 0, 1, 1, 1, 0])  # aligned: 0, 1, 3, 4; conflicting: 2, 5
+    pred = torch.tensor([0, 0, 1, 1, 1, 1])   # wrong on sample 2 only
+    g = group_accuracy(pred, labels, attrs)
+    assert g["unbiased_acc"] == pytest.approx(5 / 6)
+    assert g["bias_aligned_acc"] == pytest.approx(1.0)
+    assert g["bias_conflicting_acc"] == pytest.approx(0.5)
+    assert g["worst_group_acc"] == pytest.approx(0.0)  # group (label 0, colour 1) has one sample, wrong
+    assert g["group_acc"].shape == (2, 2)
+
+
+def test_group_accuracy_ignores_empty_groups_and_checks_shapes():
+    labels, attrs = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2])  # 6 of 9 groups are empty
+    g = group_accuracy(labels.clone(), labels, attrs)
+    assert g["worst_group_acc"] == 1.0 and torch.isnan(g["group_acc"]).sum() == 6
+    with pytest.raises(ValueError, match="shape"):
+        group_accuracy(labels[:2], labels, attrs)

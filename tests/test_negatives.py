@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from cl_course.negatives import (NEGATIVE_KINDS, check_patch_sizes, make_negatives, patch_shuffle, patchify,
-                                 texture_tiles, unpatchify)
+from cl_course.negatives import (
+    NEGATIVE_KINDS,
+    check_patch_sizes,
+    make_negatives,
+    patch_shuffle,
+    patchify,
+    texture_tiles,
+    unpatchify,
+)
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
 

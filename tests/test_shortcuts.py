@@ -1,12 +1,17 @@
-"""Biased data sets (cl_course.shortcuts), group accuracy, and the shortcut profiles."""
+"""Biased data sets (cl_course.shortcuts): attributes, colouring, reproducibility."""
 import pytest
 import torch
 
-from cl_course.harness import profiles
 from cl_course.data import load_digits_dataset
-from cl_course.evaluate import group_accuracy
-from cl_course.shortcuts import (PALETTE, apply_colour, check_rho, is_aligned, load_biased_dataset, make_biased,
-                                 shortcut_attributes)
+from cl_course.shortcuts import (
+    PALETTE,
+    apply_colour,
+    check_rho,
+    is_aligned,
+    load_biased_dataset,
+    make_biased,
+    shortcut_attributes,
+)
 
 
 def _gen(seed=0):
@@ -94,133 +99,3 @@ def test_load_biased_dataset_refuses_unknown_names_and_bad_rho():
         load_biased_dataset("colored_fashion", 0.99)
     with pytest.raises(ValueError, match="rho"):
         load_biased_dataset("colored_digits", 1.5)
-
-
-def test_group_accuracy_on_a_hand_made_example():
-    labels = torch.tensor([0, 0, 0, 1, 1, 1])
-    attrs = torch.tensor([0, 0, 1, 1, 1, 0])  # aligned: 0, 1, 3, 4; conflicting: 2, 5
-    pred = torch.tensor([0, 0, 1, 1, 1, 1])   # wrong on sample 2 only
-    g = group_accuracy(pred, labels, attrs)
-    assert g["unbiased_acc"] == pytest.approx(5 / 6)
-    assert g["bias_aligned_acc"] == pytest.approx(1.0)
-    assert g["bias_conflicting_acc"] == pytest.approx(0.5)
-    assert g["worst_group_acc"] == pytest.approx(0.0)  # group (label 0, colour 1) has one sample, wrong
-    assert g["group_acc"].shape == (2, 2)
-
-
-def test_group_accuracy_ignores_empty_groups_and_checks_shapes():
-    labels, attrs = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2])  # 6 of 9 groups are empty
-    g = group_accuracy(labels.clone(), labels, attrs)
-    assert g["worst_group_acc"] == 1.0 and torch.isnan(g["group_acc"]).sum() == 6
-    with pytest.raises(ValueError, match="shape"):
-        group_accuracy(labels[:2], labels, attrs)
-
-
-def test_shortcut_profiles_pick_the_biased_data_sets():
-    assert profiles.resolve("ci", family="shortcut")["dataset"] == "colored_digits"
-    assert profiles.resolve("cpu", family="shortcut")["dataset"] == "colored_mnist"
-    assert profiles.resolve("gpu", family="shortcut")["dataset"] == "tinted_cifar10"
-    assert "rho" not in profiles.resolve("ci")
-
-
-@pytest.mark.parametrize("rho", [0, 1.5, -1])
-def test_a_bad_rho_in_the_parameters_stops_with_a_config_error(rho):
-    with pytest.raises(profiles.ConfigError, match=r"rho=.*-p rho"):
-        profiles.resolve("ci", {"rho": rho}, family="shortcut")
-
-
-def test_a_shortcut_notebook_refuses_an_unbiased_data_set():
-    with pytest.raises(profiles.ConfigError, match="biased data set"):
-        profiles.resolve("ci", {"dataset": "digits"}, family="shortcut")
-
-
-def test_the_shortcut_session_keeps_the_colour_in_its_views():
-    from cl_course.harness.session import setup
-
-    s = setup("t", profile="ci", family="shortcut", output_dir="unused")
-    v = s.views()
-    assert v.jitter_p == 0 and v.gray_p == 0 and v.flip_p == 0
-    assert s.data.name == "colored_digits" and s.data.attr_test is not None
-
-
-def test_per_submodule_learning_rates_follow_lr_scales():
-    from torch import nn
-
-    from cl_course.train import make_optimizer
-
-    class Pair(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a, self.b = nn.Linear(2, 2), nn.Linear(2, 2)
-            self.lr_scales = {"b": 0.1}
-
-    m = Pair()
-    opt = make_optimizer(m, "adamw", 1e-3, 1e-4)
-    scales = {id(p): g["lr_scale"] for g in opt.param_groups for p in g["params"]}
-    assert all(scales[id(p)] == 1.0 for p in m.a.parameters())
-    assert all(scales[id(p)] == 0.1 for p in m.b.parameters())
-    assert len(scales) == 4  # every parameter in exactly one group
-
-
-def _tiny_setup():
-    from cl_course.augment import SimCLRViews
-    from cl_course.models import build_model
-
-    torch.manual_seed(0)
-    views = SimCLRViews(size=16, scale=(0.5, 1.0), jitter_p=0, gray_p=0, flip_p=0)
-    images = (torch.rand(8, 3, 16, 16) * 255).to(torch.uint8)
-    return views, images, lambda: build_model("small_cnn", 3, 8, 2, 1, 1)
-
-
-def test_nonsemantic_objective_sends_the_negatives_through_the_model_with_gradient():
-    from cl_course.objectives import NonSemanticObjective
-
-    views, images, make = _tiny_setup()
-    model = make()
-    calls = []
-    model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
-    objective = NonSemanticObjective(views, kind="patch", patch_sizes=(4, 8), alpha=2.0, temperature=0.5, num_negatives=2)
-    loss = objective(model, images, None, torch.Generator().manual_seed(0))
-    loss.backward()
-    assert calls == [8 * 4]  # two views and two negatives per image, one forward pass
-    assert torch.isfinite(loss) and all(p.grad is not None for p in model.parameters() if p.requires_grad)
-
-
-def test_nonsemantic_objective_refuses_unknown_kinds_and_bad_patch_sizes():
-    from cl_course.objectives import NonSemanticObjective
-
-    views, _, _ = _tiny_setup()
-    with pytest.raises(ValueError, match="unknown negative kind 'blur'"):
-        NonSemanticObjective(views, kind="blur", patch_sizes=(4,))
-    with pytest.raises(ValueError, match="does not divide the 16-px image"):
-        NonSemanticObjective(views, kind="patch", patch_sizes=(5,))
-
-
-def test_wcl_objective_trains_both_encoders_and_keeps_its_weights_detached():
-    from cl_course.models import EncoderPair
-    from cl_course.objectives import WCLObjective
-
-    views, images, make = _tiny_setup()
-    pair = EncoderPair(make(), make(), biased_lr_scale=0.5)
-    objective = WCLObjective(views, temperature=0.5, tau_plus=0.1)
-    loss = objective(pair, images, None, torch.Generator().manual_seed(0))
-    loss.backward()
-    assert torch.isfinite(loss)
-    w = objective.last_weights
-    assert w.shape == (16, 16) and not w.requires_grad and ((w >= 1) & (w < 2)).all()
-    assert all(p.grad is not None for p in pair.biased.parameters() if p.requires_grad)
-    assert all(p.grad is not None for p in pair.debiased.parameters() if p.requires_grad)
-    assert pair.encoder is pair.debiased.encoder and pair.lr_scales == {"biased": 0.5}
-    with pytest.raises(ValueError, match="learning rate"):
-        EncoderPair(make(), make(), biased_lr_scale=0)
-
-
-def test_group_table_has_a_row_per_variant_and_dashes_without_a_probe():
-    from cl_course.harness.results import group_table
-
-    row = {"knn_top1": 0.5, "bias_conflicting_acc": 0.25, "worst_group_acc": 0.0}
-    text = group_table({"simclr": {**row, "linear_top1": 0.6, "linear_bias_conflicting_acc": 0.4,
-                                   "linear_worst_group_acc": 0.1}, "biased encoder": row})
-    lines = text.splitlines()
-    assert len(lines) == 3 and "0.250" in lines[1] and "0.400" in lines[1]
-    assert lines[2].strip().startswith("biased encoder") and lines[2].rstrip().endswith("-")

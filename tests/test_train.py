@@ -9,11 +9,9 @@ import torch
 from torch import nn
 
 from cl_course.augment import SimCLRViews
-from cl_course.losses import nt_xent
 from cl_course.models import build_model
 from cl_course.objectives import SimCLRObjective
-from cl_course.train import (NonFiniteLossError, fit, learning_rate,
-                             make_optimizer)
+from cl_course.train import NonFiniteLossError, fit, learning_rate, make_optimizer
 
 
 def tiny_model(seed):
@@ -202,3 +200,22 @@ def test_make_optimizer_rejects_an_unknown_name():
 def test_fit_rejects_an_unknown_optimizer_name():
     with pytest.raises(ValueError, match=r"unknown optimizer 'lamb'"):
         fit(tiny_model(0), objective(), tiny_images(), optimizer="lamb", **FIT)
+
+
+def test_per_submodule_learning_rates_follow_lr_scales():
+    from torch import nn
+
+    from cl_course.train import make_optimizer
+
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(2, 2), nn.Linear(2, 2)
+            self.lr_scales = {"b": 0.1}
+
+    m = Pair()
+    opt = make_optimizer(m, "adamw", 1e-3, 1e-4)
+    scales = {id(p): g["lr_scale"] for g in opt.param_groups for p in g["params"]}
+    assert all(scales[id(p)] == 1.0 for p in m.a.parameters())
+    assert all(scales[id(p)] == 0.1 for p in m.b.parameters())
+    assert len(scales) == 4  # every parameter in exactly one group

@@ -1,12 +1,14 @@
-"""Batch diagnostics against brute-force counts, and the exercise checkers' three outcomes."""
+"""Batch diagnostics (cl_course.diagnostics) against brute-force counts."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from cl_course.harness import exercises
-from cl_course.diagnostics import contrast_accuracy, pair_similarities, same_class_negative_share
-from cl_course.evaluate import alignment, uniformity
+from cl_course.diagnostics import (
+    contrast_accuracy,
+    pair_similarities,
+    same_class_negative_share,
+)
 
 
 def brute_force_same_class_share(labels):
@@ -95,65 +97,6 @@ def test_contrast_accuracy_counts_anchors_not_images():
     assert contrast_accuracy(z1, z2) == pytest.approx(2 / 6)
 
 
-def _not_done(*args):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("checker, reference, wrong", [
-    (exercises.check_same_class_share, same_class_negative_share,
-     lambda labels: 1.0 / (len(torch.unique(labels)))),
-    (exercises.check_alignment, alignment,
-     lambda z1, z2: (z1 - z2).norm(dim=1).pow(2).mean().item()),  # forgot to normalise
-    (exercises.check_uniformity, uniformity,
-     lambda z: torch.log(torch.exp(-2 * torch.pdist(z).pow(2)).mean()).item()),  # forgot to normalise
-])
-def test_exercise_checker_outcomes(checker, reference, wrong, capsys):
-    assert checker(reference) is True
-    assert "correct" in capsys.readouterr().out
-    assert checker(_not_done) is False
-    assert "not attempted yet" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match=r"case \d+, inputs .*expected"):
-        checker(wrong)
-
-
-def test_exercise_checkers_accept_tensor_answers():
-    assert exercises.check_alignment(lambda z1, z2: torch.tensor(alignment(z1, z2))) is True
-
-
-def test_exercise_checker_rejects_an_answer_off_by_a_little():
-    with pytest.raises(AssertionError, match=r"uniformity: case 0"):
-        exercises.check_uniformity(lambda z: uniformity(z) + 1e-2)
-
-
-def test_tensor_exercise_checkers_accept_the_answer_and_reject_wrong_ones(capsys):
-    import math
-
-    import torch
-
-    from cl_course.losses import importance_weights
-
-    assert exercises.check_importance_weights(importance_weights) is True
-    with pytest.raises(AssertionError, match="mean 1"):
-        exercises.check_importance_weights(lambda z1, z2, t, beta: importance_weights(z1, z2, t, beta) / 2)
-    with pytest.raises(AssertionError, match="shape"):
-        exercises.check_importance_weights(lambda z1, z2, t, beta: importance_weights(z1, z2, t, beta)[:, :-1])
-
-    def debiased(pos, neg, t, tau_plus):
-        n = neg.shape[1]
-        g = (neg.exp().mean(1) - tau_plus * pos.exp()) / (1 - tau_plus)
-        return n * torch.clamp(g, min=math.exp(-1 / t))
-
-    assert exercises.check_debiased_negatives(debiased) is True
-    with pytest.raises(AssertionError, match="clamp"):
-        exercises.check_debiased_negatives(lambda pos, neg, t, tp: neg.exp().sum(1))  # the biased sum
-    assert exercises.check_class_prior(lambda y: ((torch.bincount(y).float() / len(y)) ** 2).sum().item()) is True
-    with pytest.raises(AssertionError):
-        exercises.check_class_prior(lambda y: 1 / len(torch.unique(y)))  # 1/C is wrong for unbalanced classes
-    assert exercises.check_effective_negatives(lambda w: ((w.sum(1) ** 2) / (w ** 2).sum(1)).mean().item()) is True
-    with pytest.raises(AssertionError):
-        exercises.check_effective_negatives(lambda w: float(w.shape[1]))
-
-
 def test_same_class_negatives_lines_up_with_the_losses_negative_columns():
     from cl_course.diagnostics import same_class_negatives
     from cl_course.losses.debiased import split_logits
@@ -175,27 +118,6 @@ def test_effective_negatives_is_n_for_uniform_weights_and_one_for_a_single_weigh
     single = torch.zeros(2, 10)
     single[:, 3] = 5.0
     assert effective_negatives(single) == pytest.approx(1.0)
-
-
-def test_shortcut_exercise_checkers_accept_the_package_and_reject_wrong_answers(capsys):
-    from cl_course.losses import (biased_triplet_loss, nonsemantic_nt_xent, nt_xent,
-                                  relative_difficulty_weights)
-    from cl_course.negatives import patchify
-
-    assert exercises.check_nonsemantic_loss(nonsemantic_nt_xent) is True
-    with pytest.raises(AssertionError, match="non-semantic loss: case"):
-        exercises.check_nonsemantic_loss(lambda z1, z2, zn, t, a: nt_xent(z1, z2, t))  # forgot the copies
-    assert exercises.check_nonsemantic_loss(_not_done) is False
-    assert exercises.check_patchify(patchify) is True
-    with pytest.raises(AssertionError, match="patchify: case"):  # column-major grid order
-        exercises.check_patchify(lambda x, p: patchify(x.transpose(2, 3), p).transpose(3, 4))
-    assert exercises.check_relative_difficulty_weights(relative_difficulty_weights) is True
-    with pytest.raises(AssertionError, match="relative difficulty weights: case"):  # encoders swapped
-        exercises.check_relative_difficulty_weights(lambda d1, d2, b1, b2, t: relative_difficulty_weights(b1, b2, d1, d2, t))
-    assert exercises.check_biased_triplet_loss(biased_triplet_loss) is True
-    with pytest.raises(AssertionError, match="biased triplet loss: case"):  # no debiasing
-        exercises.check_biased_triplet_loss(lambda b1, b2, tp: biased_triplet_loss(b1, b2, 0.0))
-    assert "not attempted yet" in capsys.readouterr().out
 
 
 def test_shortcut_pair_masks_partition_the_negatives_by_label_and_colour():

@@ -1,5 +1,5 @@
 """nt_xent against a slow loop written from SimCLR's equation, its invariances, gradients,
-numerical robustness and argument checks (DESIGN §6)."""
+numerical robustness and argument checks."""
 from __future__ import annotations
 
 import math
@@ -140,7 +140,7 @@ def test_nt_xent_is_finite_under_bf16_autocast():
 
 
 def test_nt_xent_under_bf16_autocast_takes_similarities_in_float32():
-    # The docstring (and DESIGN §6) promise float32 similarities even under bf16 autocast, so the
+    # The docstring (and docs/architecture.md) promise float32 similarities even under bf16 autocast, so the
     # autocast loss must equal the float32 one to float32 accuracy, not to bf16's 3 digits.
     gen = torch.Generator().manual_seed(12)
     z1 = torch.randn(64, 32, generator=gen)

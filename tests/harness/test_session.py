@@ -6,8 +6,9 @@ import json
 import pytest
 import torch
 
-from cl_course.harness import session as session_mod
 from cl_course.data import DataNotFoundError
+from cl_course.harness import profiles
+from cl_course.harness import session as session_mod
 from cl_course.harness.profiles import PROFILES, ConfigError
 from cl_course.harness.session import setup
 
@@ -115,3 +116,30 @@ def test_ci_session_trains_and_evaluates_end_to_end_on_a_tiny_subset(empty_root,
     metrics = s.evaluate(model)
     assert set(metrics) == {"knn_top1", "linear_top1"}
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
+
+
+def test_shortcut_profiles_pick_the_biased_data_sets():
+    assert profiles.resolve("ci", family="shortcut")["dataset"] == "colored_digits"
+    assert profiles.resolve("cpu", family="shortcut")["dataset"] == "colored_mnist"
+    assert profiles.resolve("gpu", family="shortcut")["dataset"] == "tinted_cifar10"
+    assert "rho" not in profiles.resolve("ci")
+
+
+@pytest.mark.parametrize("rho", [0, 1.5, -1])
+def test_a_bad_rho_in_the_parameters_stops_with_a_config_error(rho):
+    with pytest.raises(profiles.ConfigError, match=r"rho=.*-p rho"):
+        profiles.resolve("ci", {"rho": rho}, family="shortcut")
+
+
+def test_a_shortcut_notebook_refuses_an_unbiased_data_set():
+    with pytest.raises(profiles.ConfigError, match="biased data set"):
+        profiles.resolve("ci", {"dataset": "digits"}, family="shortcut")
+
+
+def test_the_shortcut_session_keeps_the_colour_in_its_views():
+    from cl_course.harness.session import setup
+
+    s = setup("t", profile="ci", family="shortcut", output_dir="unused")
+    v = s.views()
+    assert v.jitter_p == 0 and v.gray_p == 0 and v.flip_p == 0
+    assert s.data.name == "colored_digits" and s.data.attr_test is not None

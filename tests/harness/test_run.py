@@ -1,0 +1,83 @@
+"""The papermill runner (cl_course.harness.run): parameters, notebook selection, failures, seeds."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cl_course.harness import run
+from cl_course.harness.results import write_summary
+
+from .records import make_run, record
+
+
+def test_write_summary_lists_failed_notebooks(tmp_path):
+    make_run(tmp_path)
+    md = write_summary(tmp_path, failures={"03_hcl": "cell 7: AssertionError: loss is nan"})
+    assert "**FAILED** 03_hcl: cell 7: AssertionError: loss is nan" in md
+
+
+@pytest.mark.parametrize("text, value", [
+    ("0.5", 0.5), ("3", 3), ("-2e-3", -2e-3), ("true", True), ("True", True), ("false", False),
+    ("None", None), ("null", None), ("abc", "abc"), ("[1,2]", [1, 2]), ("(0.2, 1.0)", (0.2, 1.0)),
+    ("'quoted'", "quoted"), ("cifar10", "cifar10"),
+])
+def test_parse_value_reads_values_as_papermill_would(text, value):
+    got = run.parse_value(text)
+    assert got == value and type(got) is type(value)
+
+
+@pytest.fixture
+def notebooks(tmp_path, monkeypatch):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name in ("01_simclr.ipynb", "02_dcl.ipynb", "10_wcl.ipynb", "scratch.ipynb", "03_notes.md"):
+        (folder / name).write_text("{}")
+    monkeypatch.setattr(run, "NOTEBOOKS", folder)
+    return folder
+
+
+def test_find_notebooks_without_selectors_lists_the_numbered_notebooks(notebooks):
+    assert [p.name for p in run.find_notebooks([])] == ["01_simclr.ipynb", "02_dcl.ipynb", "10_wcl.ipynb"]
+
+
+def test_find_notebooks_selects_by_number_stem_or_path(notebooks):
+    assert [p.name for p in run.find_notebooks(["02"])] == ["02_dcl.ipynb"]
+    assert [p.name for p in run.find_notebooks(["01_simclr", "10"])] == ["01_simclr.ipynb", "10_wcl.ipynb"]
+    assert run.find_notebooks([str(notebooks / "scratch.ipynb")]) == [(notebooks / "scratch.ipynb").resolve()]
+
+
+@pytest.mark.parametrize("selector", ["99", "0", "1", "simclr"])
+def test_find_notebooks_exits_naming_an_unknown_selector_and_the_available_ones(notebooks, selector):
+    with pytest.raises(SystemExit) as info:
+        run.find_notebooks([selector])
+    message = str(info.value)
+    assert f"no notebook matches {selector!r}" in message
+    assert "01_simclr, 02_dcl, 10_wcl" in message
+
+
+def test_runner_with_seeds_runs_each_seed_into_its_folder_and_writes_the_seed_table(tmp_path, monkeypatch):
+
+    import papermill
+
+    from cl_course.harness import run
+
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    (nb_dir / "01_fake.ipynb").write_text("{}")
+    monkeypatch.setattr(run, "NOTEBOOKS", nb_dir)
+    calls = []
+
+    def fake_execute(inp, out, parameters, **kwargs):  # stands in for a real kernel
+        calls.append(parameters)
+        fake = record("01_fake", parameters["seed"], 0.5 + 0.1 * parameters["seed"], {})
+        (Path(parameters["output_dir"]) / "01_fake.json").write_text(json.dumps(fake))
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    code = run.main(["01", "--seeds", "0", "1", "--name", "x", "--runs-dir", str(tmp_path / "runs"), "-p", "beta", "2"])
+    assert code == 0
+    assert [c["seed"] for c in calls] == [0, 1] and all(c["beta"] == 2 for c in calls)
+    assert (tmp_path / "runs" / "x-seed0" / "summary.md").exists()
+    assert (tmp_path / "runs" / "x-seed1" / "01_fake.json").exists()
+    assert "0.5500 ± 0.0707" in (tmp_path / "runs" / "x-seeds.md").read_text()

@@ -1,0 +1,145 @@
+"""The ring (cl_course.losses.ring) against a slow loop: kept ranks, special cases, gradients and bad rings."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cl_course.losses import (
+    nt_xent,
+    ring_nt_xent,
+)
+
+from .reference_loops import randn
+
+
+def ring_loop(z1, z2, t, lower, upper, kept_counts=None):
+    """Per anchor i, rank its N = 2B - 2 negatives by similarity (rank 0 = most similar; plain
+    floats, so the ranks carry no gradient), keep ranks r with lower·N <= r < upper·N, and
+    l_i = -log(e^{s_ip/t} / (e^{s_ip/t} + sum_{k in ring} e^{s_ik/t})), in float64."""
+    z = F.normalize(torch.cat([z1, z2]).double(), dim=1)
+    n2 = z.shape[0]
+    b = n2 // 2
+    losses = []
+    for i in range(n2):
+        p = (i + b) % n2
+        negs = [k for k in range(n2) if k not in (i, p)]
+        n = len(negs)
+        sim = {k: (z[i] @ z[k]).item() for k in negs}
+        ranked = sorted(negs, key=sim.get, reverse=True)
+        ring = [k for r, k in enumerate(ranked) if lower * n <= r < upper * n]
+        if kept_counts is not None:
+            kept_counts.append(ring)
+        pos = torch.exp(z[i] @ z[p] / t)
+        denom = pos + sum((torch.exp(z[i] @ z[k] / t) for k in ring), torch.zeros((), dtype=torch.float64))
+        losses.append(-torch.log(pos / denom))
+    return torch.stack(losses).mean()
+
+
+def integers_in(lo, hi):
+    """How many integers r with lo <= r < hi."""
+    return max(0, math.ceil(hi) - math.ceil(lo))
+
+
+@pytest.mark.parametrize("batch, dim, t, lower, upper", [
+    (2, 3, 0.5, 0.0, 0.5), (4, 8, 0.5, 0.25, 0.75), (6, 16, 0.2, 0.1, 0.6), (8, 4, 1.0, 0.5, 1.0),
+    (12, 16, 0.5, 0.05, 0.95), (5, 8, 0.3, 0.0, 0.2), (7, 8, 0.5, 0.33, 0.34)])
+def test_ring_nt_xent_matches_reference_loop(batch, dim, t, lower, upper):
+    g = torch.Generator().manual_seed(300 + batch)
+    z1, z2 = randn(g, batch, dim), randn(g, batch, dim)
+    want = ring_loop(z1, z2, t, lower, upper)
+    assert ring_nt_xent(z1, z2, t, lower, upper).item() == pytest.approx(want.item(), rel=1e-5, abs=1e-7)
+
+
+def test_ring_defaults_and_full_ring_are_nt_xent():
+    g = torch.Generator().manual_seed(301)
+    z1, z2 = randn(g, 10, 16), randn(g, 10, 16)
+    torch.testing.assert_close(ring_nt_xent(z1, z2), nt_xent(z1, z2))
+    for t in (0.1, 0.5, 1.0):
+        torch.testing.assert_close(ring_nt_xent(z1, z2, t, 0.0, 1.0), nt_xent(z1, z2, t), atol=1e-6, rtol=1e-6)
+
+
+def test_a_ring_of_the_hardest_negatives_gives_a_larger_loss_than_one_of_the_easiest():
+    g = torch.Generator().manual_seed(302)
+    z1, z2 = randn(g, 10, 16), randn(g, 10, 16)
+    for t in (0.2, 0.5):
+        hard = ring_nt_xent(z1, z2, t, 0.0, 0.25)
+        easy = ring_nt_xent(z1, z2, t, 0.75, 1.0)
+        assert hard > easy
+        assert ring_nt_xent(z1, z2, t, 0.0, 0.5) > ring_nt_xent(z1, z2, t, 0.5, 1.0)
+        # Any ring drops negatives, so it is below the full loss.
+        assert ring_nt_xent(z1, z2, t, 0.0, 0.25) < nt_xent(z1, z2, t)
+
+
+@pytest.mark.parametrize("batch, lower, upper", [
+    (6, 0.0, 1.0), (6, 0.1, 0.6), (6, 0.3, 0.7), (6, 0.51, 0.55), (6, 0.5, 0.55), (7, 0.2, 0.8),
+    (8, 0.25, 0.75), (8, 1 / 3, 2 / 3), (12, 0.05, 0.95), (12, 0.0, 0.01), (12, 0.99, 1.0), (3, 0.4, 0.6)])
+def test_ring_keeps_as_many_negatives_as_integers_in_the_band(batch, lower, upper):
+    from cl_course.losses.ring import ring_mask
+    from cl_course.losses.similarity import cosine_logits
+    g = torch.Generator().manual_seed(303 + batch)
+    z1, z2 = randn(g, batch, 8), randn(g, batch, 8)
+    n = 2 * batch - 2
+    expected = integers_in(lower * n, upper * n)
+    rings = []
+    ring_loop(z1, z2, 0.5, lower, upper, kept_counts=rings)
+    assert all(len(r) == expected for r in rings)
+    keep = ring_mask(cosine_logits(z1, z2, 0.5), batch, lower, upper)
+    assert keep.sum(1).tolist() == [expected] * (2 * batch)
+    # The same negatives as the reference, never the anchor itself nor its positive.
+    for i in range(2 * batch):
+        assert set(keep[i].nonzero().flatten().tolist()) == set(rings[i])
+    assert not keep.diagonal().any()
+    assert not keep[torch.arange(2 * batch), (torch.arange(2 * batch) + batch) % (2 * batch)].any()
+    if expected == 0:  # only the positive is left: every anchor's loss is -log 1 = 0
+        assert ring_nt_xent(z1, z2, 0.5, lower, upper).item() == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("lower, upper", [(0.2, 0.7), (0.0, 0.5), (0.5, 1.0)])
+def test_ring_gradients_match_the_reference_loop(lower, upper):
+    g = torch.Generator().manual_seed(304)
+    a, b = randn(g, 6, 8), randn(g, 6, 8)
+    z1, z2 = a.clone().requires_grad_(), b.clone().requires_grad_()
+    ring_nt_xent(z1, z2, 0.5, lower, upper).backward()
+    r1, r2 = a.double().requires_grad_(), b.double().requires_grad_()
+    ring_loop(r1, r2, 0.5, lower, upper).backward()
+    torch.testing.assert_close(z1.grad.double(), r1.grad, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(z2.grad.double(), r2.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_ring_finite_at_temperature_002_and_under_bf16_autocast():
+    g = torch.Generator().manual_seed(305)
+    z1, noise = randn(g, 12, 16), randn(g, 12, 16)
+    z2 = z1 + 0.05 * noise
+    z1.requires_grad_()
+    for lower, upper in ((0.0, 1.0), (0.1, 0.5), (0.5, 1.0)):
+        loss = ring_nt_xent(z1, z2, 0.02, lower, upper)
+        (grad,) = torch.autograd.grad(loss, z1)
+        assert torch.isfinite(loss) and torch.isfinite(grad).all()
+        assert loss.item() == pytest.approx(ring_loop(z1.detach(), z2, 0.02, lower, upper).item(), rel=1e-4, abs=1e-6)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = ring_nt_xent(z1.bfloat16(), z2.bfloat16(), 0.02, lower, upper)
+        assert torch.isfinite(low)
+
+
+@pytest.mark.parametrize("lower, upper", [
+    (-0.1, 0.5), (0.0, 1.1), (0.5, 0.5), (0.6, 0.4), (1.0, 1.0), (float("nan"), 0.5), (0.0, float("nan")),
+    (0.0, float("inf")), (float("-inf"), 0.5)])
+def test_ring_rejects_a_bad_ring_naming_lower_and_upper(lower, upper):
+    z = torch.randn(4, 8)
+    with pytest.raises(ValueError, match="lower") as info:
+        ring_nt_xent(z, z, 0.5, lower, upper)
+    assert "upper" in str(info.value)
+
+
+def test_ring_rejects_bad_temperature_and_shapes():
+    z = torch.randn(4, 8)
+    for t in (0.0, -1.0):
+        with pytest.raises(ValueError, match="temperature"):
+            ring_nt_xent(z, z, t)
+    with pytest.raises(ValueError, match="same shape"):
+        ring_nt_xent(torch.randn(4, 8), torch.randn(5, 8))
+    with pytest.raises(ValueError, match="at least 2"):
+        ring_nt_xent(torch.randn(1, 8), torch.randn(1, 8))
