@@ -133,3 +133,37 @@ def test_shortcut_pair_masks_partition_the_negatives_by_label_and_colour():
     assert masks["other colour, same class"][0, 1] and masks["other colour, other class"][0, 3]
     with pytest.raises(ValueError, match="attrs"):
         shortcut_pair_masks(labels, attrs[:3])
+
+
+def test_detection_counts_sum_hits_false_alarms_and_misses_over_batches():
+    from cl_course.diagnostics import DetectionCounts
+
+    same = torch.tensor([[0, 1, 0], [1, 0, 0], [0, 0, 0]], dtype=torch.bool)
+    flagged = torch.tensor([[0, 1, 1], [0, 0, 0], [0, 0, 0]], dtype=torch.bool)
+    counts = DetectionCounts()
+    counts.add(flagged, same)
+    counts.add(flagged, same)
+    s = counts.summary()
+    assert (counts.tp, counts.fp, counts.fn, counts.pairs, counts.same) == (2, 2, 2, 12, 4)
+    assert s["detection_precision"] == 0.5 and s["detection_recall"] == 0.5
+    assert s["flagged_share"] == pytest.approx(4 / 12) and s["base_rate"] == pytest.approx(4 / 12)
+
+
+def test_detection_counts_are_nan_where_undefined_and_restart_each_epoch():
+    import math
+
+    from cl_course.diagnostics import DetectionCounts
+
+    counts = DetectionCounts()
+    assert all(math.isnan(v) for v in counts.summary().values())
+    counts.add(torch.zeros(2, 2, dtype=torch.bool), torch.tensor([[0, 1], [1, 0]], dtype=torch.bool))
+    first = counts.end_epoch()
+    assert math.isnan(first["detection_precision"]) and first["detection_recall"] == 0.0
+    assert counts.pairs == 0 and counts.history == [first]
+
+
+@pytest.mark.parametrize("labels, want", [([0, 1] * 5, 0.5), ([0] * 9 + [1], 0.82), ([3] * 4, 1.0), (list(range(10)), 0.1)])
+def test_same_class_probability_is_the_sum_of_squared_class_shares(labels, want):
+    from cl_course.diagnostics import same_class_probability
+
+    assert same_class_probability(torch.tensor(labels)) == pytest.approx(want)

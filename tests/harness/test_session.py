@@ -143,3 +143,34 @@ def test_the_shortcut_session_keeps_the_colour_in_its_views():
     v = s.views()
     assert v.jitter_p == 0 and v.gray_p == 0 and v.flip_p == 0
     assert s.data.name == "colored_digits" and s.data.attr_test is not None
+
+
+def test_train_takes_an_objective_and_says_how_to_wrap_a_bare_loss(empty_root, tmp_path):
+    from cl_course.losses import nt_xent
+
+    s = setup("nb", profile="ci", data_root=empty_root, output_dir=tmp_path, n_train=64, n_test=32, batch_size=16)
+    with pytest.raises(TypeError, match="LossObjective"):
+        s.train(s.model(), nt_xent)
+
+
+def test_probe_batch_draws_the_same_images_and_views_for_every_model(empty_root, tmp_path):
+    s = setup("nb", profile="ci", data_root=empty_root, output_dir=tmp_path, batch_size=16, seed=3)
+    a, b = s.probe_batch(s.model()), s.probe_batch(s.model())
+    assert a.z1.shape == (16, 128) and torch.equal(a.idx, b.idx) and torch.equal(a.y, s.data.y_test[a.idx])
+    assert torch.allclose(a.z1, b.z1) and not torch.allclose(a.z1, a.z2)  # same model init, same views
+    assert torch.allclose(torch.stack(s.project(s.model(), a.x)), torch.stack((a.z1, a.z2)))
+
+
+def test_finish_records_each_methods_knobs(empty_root, tmp_path):
+    from cl_course.objectives import HardNegativeObjective
+
+    s = setup("nb", profile="ci", data_root=empty_root, output_dir=tmp_path)
+    path = s.finish({"knn_top1": 0.5}, methods={"hcl": HardNegativeObjective(s.views(), temperature=0.5, beta=2.0)})
+    record = json.loads(path.read_text())
+    assert record["methods"] == {"hcl": {"method": "HCL", "temperature": 0.5, "tau_plus": 0.1, "beta": 2.0}}
+
+
+@pytest.mark.parametrize("value", [0, -1e-3, "fast"])
+def test_a_bad_biased_learning_rate_is_a_config_error(value, empty_root, tmp_path):
+    with pytest.raises(ConfigError, match=f"biased_lr={value!r} is invalid"):
+        setup("nb", profile="ci", data_root=empty_root, output_dir=tmp_path, family="shortcut", biased_lr=value)

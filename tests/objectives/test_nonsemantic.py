@@ -27,3 +27,31 @@ def test_nonsemantic_objective_refuses_unknown_kinds_and_bad_patch_sizes():
         NonSemanticObjective(views, kind="blur", patch_sizes=(4,))
     with pytest.raises(ValueError, match="does not divide the 16-px image"):
         NonSemanticObjective(views, kind="patch", patch_sizes=(5,))
+
+
+def test_loss_equals_the_loss_by_hand_with_the_same_generator():
+    from cl_course.losses import nonsemantic_nt_xent
+    from cl_course.negatives import make_negatives
+    from cl_course.objectives import NonSemanticObjective
+
+    from .tiny import gen
+
+    views, images, make = tiny_setup()
+    model = make()
+    objective = NonSemanticObjective(views, kind="texture", patch_sizes=(4, 8), alpha=3.0, temperature=0.5)
+    got = objective(model, images, None, gen(6))
+    g = gen(6)
+    x = views.stacked_pair(images, g)
+    negative = make_negatives("texture", x[:8], (4, 8), g)
+    z = model(torch.cat([x, negative]))
+    want = nonsemantic_nt_xent(z[:8], z[8:16], z[16:], 0.5, 3.0)
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("knobs, message", [(dict(alpha=0), "alpha must be"), (dict(num_negatives=0), "num_negatives")])
+def test_a_bad_alpha_or_count_stops_the_objective_when_it_is_built(knobs, message):
+    from cl_course.objectives import NonSemanticObjective
+
+    views, _, _ = tiny_setup()
+    with pytest.raises(ValueError, match=message):
+        NonSemanticObjective(views, kind="patch", patch_sizes=(4,), **knobs)
