@@ -94,3 +94,26 @@ def test_bad_parameter_stops_the_shortcut_notebooks_at_the_setup_cell(tmp_path, 
                             kernel_name="python3", progress_bar=False, cwd=str(nb_path.parent))
     assert message in err.value.evalue
     assert "setup(" in err.value.source, "the notebook must stop at its set-up cell, right after the parameters"
+
+
+SIGN_FLIP = """# Inserted by the test: SimCLR's loss with its sign flipped (pushes positives apart).
+import cl_course.objectives as _objectives
+_simclr_loss = _objectives.SimCLRObjective.loss
+_objectives.SimCLRObjective.loss = lambda self, z1, z2, labels: -_simclr_loss(self, z1, z2, labels)
+"""
+
+
+def test_notebook_01_fails_its_learning_assert_when_the_objective_is_broken(tmp_path):
+    import papermill as pm
+
+    nb_path = REPO / "notebooks" / "01_simclr_basics.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell(SIGN_FLIP))
+    broken = tmp_path / "01_broken.ipynb"
+    nbformat.write(nb, broken)
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(broken), str(tmp_path / "out.ipynb"),
+                            parameters={"profile": "ci", "output_dir": str(tmp_path)},
+                            kernel_name="python3", progress_bar=False, cwd=str(nb_path.parent))
+    assert "did not beat the untrained encoder" in err.value.evalue
+    assert "assert_learned" in err.value.source
