@@ -18,13 +18,14 @@ import time
 
 import torch
 
-from cl_course import profiles
+from cl_course.harness import profiles
 from cl_course.augment import SimCLRViews
 from cl_course.data import load_dataset
 from cl_course.losses import nt_xent
 from cl_course.models import build_model
-from cl_course.objectives import EncoderPair, NonSemanticObjective, RingObjective, SupportSetObjective, WCLObjective
-from cl_course.train import ViewPairObjective
+from cl_course.models import EncoderPair
+from cl_course.objectives import (NonSemanticObjective, RingObjective, SimCLRObjective, SupportSetObjective,
+                                  WCLObjective)
 
 
 def torchvision_pipeline(cfg, mean, std):
@@ -95,15 +96,15 @@ def main():
         objective = SupportSetObjective(views, support_size=2, top_k=1, temperature=cfg["temperature"])
     elif args.objective == "patch":
         sizes = [p for p in (4, 7, 8) if cfg["image_size"] % p == 0]
-        objective = NonSemanticObjective(views, "patch", sizes, 2.0, cfg["temperature"])
+        objective = NonSemanticObjective(views, kind="patch", patch_sizes=sizes, alpha=2.0, temperature=cfg["temperature"])
     elif args.objective == "wcl":
         biased = build_model(cfg["encoder"], data.channels, cfg["width"], cfg["stages"], 1, cfg["stem_stride"])
         model = EncoderPair(model, biased.to(device, memory_format=torch.channels_last).train())
-        objective = WCLObjective(views, cfg["temperature"], 0.1)
+        objective = WCLObjective(views, temperature=cfg["temperature"], tau_plus=0.1)
     elif args.objective == "ring":
-        objective = RingObjective(views, 0.05, 0.6, temperature=cfg["temperature"])
+        objective = RingObjective(views, lower=0.05, upper=0.6, temperature=cfg["temperature"])
     else:
-        objective = ViewPairObjective(views, nt_xent, temperature=cfg["temperature"])
+        objective = SimCLRObjective(views, temperature=cfg["temperature"])
     labels = data.y_train[:B].to(device)
 
     def step():  # exactly what cl_course.train.fit runs per step, minus the optimizer
