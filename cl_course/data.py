@@ -8,6 +8,7 @@ Layout of a ``.npz`` file in the data root (the one of ``../shared/data/README.m
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -115,9 +116,15 @@ def read_npz(path: str | os.PathLike, name: str | None = None) -> ImageDataset:
         missing = [k for k in REQUIRED_KEYS if k not in archive.files]
         if missing:
             raise DataFormatError(f"{path} lacks the key(s) {', '.join(missing)}. {fix}")
-        arrays = {k: archive[k] for k in REQUIRED_KEYS}
+        try:  # members are read lazily: damaged bytes and pickled arrays surface here
+            arrays = {k: archive[k] for k in REQUIRED_KEYS}
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise DataFormatError(f"{path} could not be read ({type(exc).__name__}: {exc}); the file is damaged "
+                                  f"or stores an array with pickle. {fix}") from exc
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if len(x) == 0:
+            raise DataFormatError(f"{path}: x_{split} holds no image. {fix}")
         if x.dtype != np.uint8:
             raise DataFormatError(f"{path}: x_{split} must be uint8 (0-255), got {x.dtype}. {fix}")
         if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)):

@@ -223,3 +223,28 @@ def test_download_is_attempted_by_default_without_cl_course_no_download(tmp_path
     with pytest.raises(DataNotFoundError, match=r"the download failed"):
         load_dataset("cifar10", root=tmp_path)
     assert offline == [("cifar10", tmp_path)]
+
+
+def test_read_npz_names_the_file_when_bytes_inside_an_intact_zip_are_damaged(tmp_path):
+    path = write(tmp_path / "damaged.npz", **arrays(n_train=200, shape=(8, 8, 3)))
+    raw = bytearray(path.read_bytes())
+    start = raw.index(b"x_train.npy") + 200  # inside the stored member's data, past its local header
+    raw[start:start + 64] = bytes(64)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataFormatError, match=re.escape(str(path)) + r" could not be read \(BadZipFile"):
+        read_npz(path)
+
+
+def test_read_npz_refuses_a_pickled_array_naming_the_file(tmp_path):
+    a = arrays()
+    a["classes"] = np.array(["a", "b", "c"], dtype=object)
+    path = write(tmp_path / "pickled.npz", **a)
+    with pytest.raises(DataFormatError, match=re.escape(str(path)) + r" could not be read .*pickle"):
+        read_npz(path)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_read_npz_refuses_an_empty_split(tmp_path, split):
+    path = write(tmp_path / "empty.npz", **arrays(**{f"n_{split}": 0}))
+    with pytest.raises(DataFormatError, match=re.escape(str(path)) + f": x_{split} holds no image"):
+        read_npz(path)
