@@ -7,8 +7,15 @@ from pathlib import Path
 
 from ..evaluate import GROUP_KEYS
 
+FAILURES = "failures.json"  # the runner's record of the notebooks that failed in a run folder
 HEADLINE = ("knn_top1", "linear_top1", "detection_precision", "detection_recall",
             "worst_group_acc", "bias_conflicting_acc")
+
+
+def read_failures(run_dir: str | Path) -> dict[str, str]:
+    """``{notebook: why}`` for the notebooks the runner saw fail in ``run_dir`` (empty if none)."""
+    path = Path(run_dir) / FAILURES
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def read_results(run_dir: str | Path) -> list[dict]:
@@ -21,11 +28,16 @@ def read_results(run_dir: str | Path) -> list[dict]:
     return records
 
 
-def summary_rows(records: list[dict]) -> list[dict]:
-    """One row per notebook (its headline metrics) and one per named variant."""
+def summary_rows(records: list[dict], failures: dict[str, str] | None = None) -> list[dict]:
+    """One row per notebook (its headline metrics) and one per named variant; a failed notebook
+    gets one row with its status and no figures."""
     rows = []
+    for notebook, why in (failures or {}).items():
+        rows.append({"notebook": notebook, "status": f"FAILED: {why}", "variant": ""})
     for r in records:
-        base = {"notebook": r["notebook"], "variant": "", "profile": r.get("profile", ""),
+        if r["notebook"] in (failures or {}):
+            continue  # never report figures of a notebook that failed in this run
+        base = {"notebook": r["notebook"], "status": "ok", "variant": "", "profile": r.get("profile", ""),
                 "dataset": r.get("dataset", ""), "seed": r.get("seed", ""),
                 "wall_time_s": r.get("wall_time_s", "")}
         rows.append({**base, **{k: v for k, v in r["metrics"].items() if _scalar(v)}})
@@ -40,7 +52,7 @@ def _scalar(v) -> bool:
 
 
 def _columns(rows: list[dict]) -> list[str]:
-    fixed = ["notebook", "variant", "profile", "dataset", "seed", "wall_time_s"]
+    fixed = ["notebook", "status", "variant", "profile", "dataset", "seed", "wall_time_s"]
     metrics = sorted({k for r in rows for k in r} - set(fixed), key=lambda k: (k not in HEADLINE, HEADLINE.index(k) if k in HEADLINE else 0, k))
     return fixed + metrics
 
@@ -52,9 +64,11 @@ def _fmt(v) -> str:
 
 
 def write_summary(run_dir: str | Path, failures: dict[str, str] | None = None) -> str:
-    """Write ``summary.csv`` and ``summary.md`` into ``run_dir``; return the markdown table."""
+    """Write ``summary.csv`` and ``summary.md`` into ``run_dir``; return the markdown table.
+    ``failures`` (default: the runner's ``failures.json``) are marked as such, without figures."""
     run_dir = Path(run_dir)
-    rows = summary_rows(read_results(run_dir))
+    failures = read_failures(run_dir) if failures is None else failures
+    rows = summary_rows(read_results(run_dir), failures)
     cols = _columns(rows)
     with open(run_dir / "summary.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=cols)
@@ -63,7 +77,7 @@ def write_summary(run_dir: str | Path, failures: dict[str, str] | None = None) -
             writer.writerow({c: row.get(c, "") for c in cols})
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in cols) + " |" for row in rows]
-    for nb, why in (failures or {}).items():
+    for nb, why in failures.items():
         lines.append(f"\n**FAILED** {nb}: {why}")
     table = "\n".join(lines) + "\n"
     (run_dir / "summary.md").write_text(table)
@@ -76,23 +90,34 @@ def seed_table(run_dirs: list[str | Path], metric: str = "knn_top1") -> tuple[li
     import statistics
 
     values: dict[tuple[str, str], dict] = {}
+    failed: dict[str, list] = {}
     for d in run_dirs:
+        failures = read_failures(d)
         for record in read_results(d):
+            if record["notebook"] in failures:
+                continue
             entries = {"": record["metrics"], **(record.get("variants") or {})}
             for variant, metrics in entries.items():
                 if isinstance(metrics.get(metric), (int, float)):
                     key = (record["notebook"], variant)
                     row = values.setdefault(key, {"profile": record.get("profile", ""), "seeds": {}})
                     row["seeds"][record.get("seed")] = metrics[metric]
+        for notebook in failures:
+            failed.setdefault(notebook, []).append(Path(d).name)
     rows = []
     for (notebook, variant), info in values.items():
         xs = list(info["seeds"].values())
         rows.append({"notebook": notebook, "variant": variant or "(headline)", "profile": info["profile"],
                      "n_seeds": len(xs), "seeds": sorted(info["seeds"]), "mean": statistics.fmean(xs),
-                     "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "values": xs})
-    lines = [f"| notebook | variant | profile | seeds | {metric} mean ± std |", "|---|---|---|---|---|"]
+                     "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "values": xs,
+                     "failed_in": failed.get(notebook, [])})
+    for notebook, where in failed.items():
+        if not any(r["notebook"] == notebook for r in rows):
+            rows.append({"notebook": notebook, "variant": "(headline)", "profile": "", "n_seeds": 0, "seeds": [],
+                         "mean": float("nan"), "std": float("nan"), "values": [], "failed_in": where})
+    lines = [f"| notebook | variant | profile | seeds | {metric} mean ± std | failed in |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['notebook']} | {r['variant']} | {r['profile']} | {len(r['seeds'])} | "
-              f"{r['mean']:.4f} ± {r['std']:.4f} |" for r in rows]
+              f"{r['mean']:.4f} ± {r['std']:.4f} | {', '.join(r['failed_in']) or '-'} |" for r in rows]
     return rows, "\n".join(lines) + "\n"
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from .results import seed_table, write_summary
+from .results import FAILURES, seed_table, write_summary
 
 REPO = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -53,6 +54,21 @@ def find_notebooks(selectors: list[str]) -> list[Path]:
     return chosen
 
 
+def check_parameters(pm, notebooks: list[Path], params: dict) -> None:
+    """Stop before any work when a parameter is not one of a notebook's (papermill would only warn
+    and run on with the default), naming it, the notebook and the closest known names."""
+    import difflib
+
+    for nb in notebooks:
+        known = set(pm.inspect_notebook(str(nb)))
+        for name in params:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=3)
+                hint = f"did you mean {' or '.join(close)}? " if close else ""
+                raise SystemExit(f"unknown parameter {name!r} for {nb.stem}: {hint}"
+                                 f"its parameters are {', '.join(sorted(known))}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cl_course.harness.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         params["profile"] = args.profile
     if args.data_root is not None:
         params["data_root"] = str(Path(args.data_root).resolve())
+    check_parameters(pm, notebooks, {**params, **({"seed": 0} if args.seeds else {}), "output_dir": ""})
     os.environ["CL_COURSE_QUIET"] = "1"  # one line per epoch instead of progress bars
     if args.seeds is None:
         return run_once(pm, notebooks, Path(args.runs_dir) / name, params, args)
@@ -101,9 +118,14 @@ def run_once(pm, notebooks: list[Path], run_dir: Path, params: dict, args) -> in
     """Execute ``notebooks`` into ``run_dir`` with ``params``; write the summary; 1 if any failed."""
     run_dir.mkdir(parents=True, exist_ok=True)
     params = {**params, "output_dir": str(run_dir.resolve())}
-    failures: dict[str, str] = {}
+    failures_path = run_dir / FAILURES
+    failures: dict[str, str] = json.loads(failures_path.read_text()) if failures_path.is_file() else {}
     for nb in notebooks:
         out = run_dir / nb.name
+        # An earlier run's results of this notebook must never pass for this run's.
+        for stale in (out, run_dir / f"{nb.stem}.json"):
+            stale.unlink(missing_ok=True)
+        failures.pop(nb.stem, None)
         print(f"==> {nb.stem}  ({', '.join(f'{k}={v}' for k, v in params.items())})", flush=True)
         t0 = time.perf_counter()
         try:
@@ -118,10 +140,11 @@ def run_once(pm, notebooks: list[Path], run_dir: Path, params: dict, args) -> in
         except Exception as exc:  # kernel died, timeout, bad notebook
             failures[nb.stem] = f"{type(exc).__name__}: {exc}"
             print(f"FAILED {nb.stem}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+    failures_path.write_text(json.dumps(failures, indent=2))
     table = write_summary(run_dir, failures)
     print(f"\nsummary ({run_dir / 'summary.md'}):\n{table}")
     if failures:
-        print(f"{len(failures)} of {len(notebooks)} notebook(s) failed: {', '.join(failures)}", file=sys.stderr)
+        print(f"{len(failures)} notebook(s) failed: {', '.join(failures)}", file=sys.stderr)
         return 1
     return 0
 

@@ -45,7 +45,8 @@ def test_write_summary_produces_csv_and_markdown_with_metric_values(tmp_path):
     assert float(by_key[("02_dcl", "")]["linear_top1"]) == 0.7375
     assert by_key[("01_simclr", "")]["linear_top1"] == ""  # missing metrics stay empty
     header = list(rows[0].keys())
-    assert header[:6] == ["notebook", "variant", "profile", "dataset", "seed", "wall_time_s"]
+    assert header[:7] == ["notebook", "status", "variant", "profile", "dataset", "seed", "wall_time_s"]
+    assert {r["status"] for r in rows} == {"ok"}
     assert header.index("knn_top1") < header.index("linear_top1")  # headline metrics first
 
     md = (tmp_path / "summary.md").read_text()
@@ -53,13 +54,13 @@ def test_write_summary_produces_csv_and_markdown_with_metric_values(tmp_path):
     for text in ("0.8125", "0.4375", "0.5625", "0.6125", "0.7375", "t=0.2", "t=1.0", "01_simclr", "02_dcl"):
         assert text in md, text
     lines = md.strip().splitlines()
-    assert lines[0].startswith("| notebook | variant |") and len(lines) == 2 + 4
+    assert lines[0].startswith("| notebook | status | variant |") and len(lines) == 2 + 4
 
 
 def test_write_summary_of_an_empty_run_writes_headers_only(tmp_path):
     write_summary(tmp_path)
     with open(tmp_path / "summary.csv", newline="") as fh:
-        assert list(csv.reader(fh)) == [["notebook", "variant", "profile", "dataset", "seed", "wall_time_s"]]
+        assert list(csv.reader(fh)) == [["notebook", "status", "variant", "profile", "dataset", "seed", "wall_time_s"]]
 
 
 def test_seed_table_gives_mean_and_sample_std_per_variant(tmp_path):

@@ -75,9 +75,70 @@ def test_runner_with_seeds_runs_each_seed_into_its_folder_and_writes_the_seed_ta
         (Path(parameters["output_dir"]) / "01_fake.json").write_text(json.dumps(fake))
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    monkeypatch.setattr(papermill, "inspect_notebook", lambda path: {"seed": {}, "beta": {}, "output_dir": {}})
     code = run.main(["01", "--seeds", "0", "1", "--name", "x", "--runs-dir", str(tmp_path / "runs"), "-p", "beta", "2"])
     assert code == 0
     assert [c["seed"] for c in calls] == [0, 1] and all(c["beta"] == 2 for c in calls)
     assert (tmp_path / "runs" / "x-seed0" / "summary.md").exists()
     assert (tmp_path / "runs" / "x-seed1" / "01_fake.json").exists()
     assert "0.5500 ± 0.0707" in (tmp_path / "runs" / "x-seeds.md").read_text()
+
+
+@pytest.fixture
+def fake_notebook(tmp_path, monkeypatch):
+    """One notebook ``01_fake`` with the parameters seed, temperature, output_dir, profile; the
+    executions it would run are recorded (and may be made to fail)."""
+    import papermill
+
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    (nb_dir / "01_fake.ipynb").write_text("{}")
+    monkeypatch.setattr(run, "NOTEBOOKS", nb_dir)
+    monkeypatch.setattr(papermill, "inspect_notebook",
+                        lambda path: {k: {} for k in ("seed", "temperature", "output_dir", "profile")})
+    state = {"calls": [], "fail": False}
+
+    def fake_execute(inp, out, parameters, **kwargs):
+        state["calls"].append(parameters)
+        if state["fail"]:
+            raise papermill.PapermillExecutionError(3, 2, "boom", "ValueError", "batch_size=1 is invalid", [])
+        fake = record("01_fake", parameters.get("seed", 0), 0.7, {})
+        (Path(parameters["output_dir"]) / "01_fake.json").write_text(json.dumps(fake))
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    return state
+
+
+def test_an_unknown_parameter_stops_the_runner_before_any_work_naming_the_closest_names(tmp_path, fake_notebook):
+    with pytest.raises(SystemExit, match=r"unknown parameter 'temprature' for 01_fake: did you mean temperature\?"):
+        run.main(["01", "--name", "r", "--runs-dir", str(tmp_path / "runs"), "-p", "temprature", "0.3"])
+    assert fake_notebook["calls"] == [] and not (tmp_path / "runs").exists()
+
+
+def test_the_real_notebooks_parameters_are_read_for_the_check(tmp_path):
+    with pytest.raises(SystemExit, match=r"unknown parameter 'mode' for 04_false_negative_cancellation"):
+        run.main(["04", "--name", "r", "--runs-dir", str(tmp_path / "runs"), "-p", "mode", "both"])
+
+
+def test_a_failed_rerun_never_reports_the_previous_runs_metrics(tmp_path, fake_notebook):
+    runs = tmp_path / "runs"
+    assert run.main(["01", "--name", "r", "--runs-dir", str(runs)]) == 0
+    assert "0.7" in (runs / "r" / "summary.csv").read_text()
+    fake_notebook["fail"] = True
+    assert run.main(["01", "--name", "r", "--runs-dir", str(runs), "-p", "temperature", "9"]) == 1
+    assert not (runs / "r" / "01_fake.json").exists()
+    csv_text, md = (runs / "r" / "summary.csv").read_text(), (runs / "r" / "summary.md").read_text()
+    assert "0.7" not in csv_text and "FAILED" in csv_text and "batch_size=1 is invalid" in csv_text
+    assert "0.7" not in md and "**FAILED** 01_fake" in md
+    fake_notebook["fail"] = False  # a later success clears the failure
+    assert run.main(["01", "--name", "r", "--runs-dir", str(runs)]) == 0
+    assert "FAILED" not in (runs / "r" / "summary.csv").read_text()
+
+
+def test_the_seed_table_marks_a_seed_whose_notebook_failed(tmp_path, fake_notebook):
+    runs = tmp_path / "runs"
+    assert run.main(["01", "--name", "s", "--runs-dir", str(runs), "--seeds", "0"]) == 0
+    fake_notebook["fail"] = True
+    assert run.main(["01", "--name", "s", "--runs-dir", str(runs), "--seeds", "0", "1"]) == 1
+    table = (runs / "s-seeds.md").read_text()
+    assert "s-seed0, s-seed1" in table and "nan ± nan" in table
