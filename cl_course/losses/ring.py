@@ -18,6 +18,18 @@ def check_ring(lower: float, upper: float) -> tuple[float, float]:
     return lo, up
 
 
+def check_ring_keeps(lower: float, upper: float, batch: int) -> tuple[int, int]:
+    """The kept ranks ``first .. stop - 1`` of a batch of ``batch`` images (``N = 2B - 2``
+    negatives per anchor); raise ``ValueError`` with the sizes when the ring keeps none."""
+    n = 2 * batch - 2
+    first, stop = math.ceil(lower * n), math.ceil(upper * n)
+    if first >= stop:
+        raise ValueError(f"the ring (lower={lower}, upper={upper}) keeps no negative at batch size B={batch}: "
+                         f"of N = 2B - 2 = {n} ranked negatives it keeps ranks ceil(lower·N) = {first} to "
+                         f"ceil(upper·N) - 1 = {stop - 1}; widen the ring or raise the batch size")
+    return first, stop
+
+
 def similarity_ranks(logits: torch.Tensor, batch: int) -> torch.Tensor:
     """``(2B, 2B)`` rank of each column among the anchor's ``N = 2B - 2`` negatives (0 = the most
     similar); self and positive rank last (``N`` and ``N + 1``)."""
@@ -75,11 +87,13 @@ def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, l
         lower, upper: the ring as shares of the ranked negatives, ``0 <= lower < upper <= 1``.
 
     Raises:
-        ValueError: bad shapes, ``B < 2``, ``temperature <= 0``, not ``0 <= lower < upper <= 1``.
+        ValueError: bad shapes, ``B < 2``, ``temperature <= 0``, not ``0 <= lower < upper <= 1``,
+            a ring that keeps no negative at this batch size.
     """
     batch = check_views(z1, z2)
     t = check_temperature(temperature)
     lo, up = check_ring(lower, upper)
+    check_ring_keeps(lo, up, batch)
     logits = cosine_logits(z1, z2, t)  # (2B, 2B)
     target = positive_index(batch, logits.device)
     keep = ring_mask(logits, batch, lo, up)

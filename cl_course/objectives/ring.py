@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..losses import ring_nt_xent
-from ..losses.ring import check_ring
+from ..losses.ring import check_ring, check_ring_keeps
 from .two_view import SimCLRObjective
 
 
@@ -19,11 +19,13 @@ def annealed_ring(progress: float, lower: float, upper: float) -> tuple[float, f
 @dataclass(eq=False, kw_only=True)
 class RingObjective(SimCLRObjective):
     """:func:`~cl_course.losses.ring_nt_xent` on two views, the ring annealed from all negatives to
-    ``(lower, upper)`` over the first ``anneal_steps`` steps (0: the ring from the start)."""
+    ``(lower, upper)`` over the first ``anneal_steps`` steps (0: the ring from the start). With
+    ``batch_size``, a ring that would keep no negative at that batch size is refused when built."""
 
     lower: float = 0.0
     upper: float = 1.0
     anneal_steps: int = 0
+    batch_size: int | None = None
     ring: tuple = field(init=False, repr=False)
     method = "ring"
 
@@ -33,6 +35,8 @@ class RingObjective(SimCLRObjective):
         if not (isinstance(self.anneal_steps, int) and not isinstance(self.anneal_steps, bool)
                 and self.anneal_steps >= 0):
             raise ValueError(f"anneal_steps must be an integer >= 0, got {self.anneal_steps!r}")
+        if self.batch_size is not None:
+            check_ring_keeps(self.lower, self.upper, self.batch_size)
         self.ring = annealed_ring(0.0 if self.anneal_steps else 1.0, self.lower, self.upper)
 
     def set_step(self, step: int, total: int) -> None:

@@ -93,8 +93,9 @@ def test_ring_keeps_as_many_negatives_as_integers_in_the_band(batch, lower, uppe
         assert set(keep[i].nonzero().flatten().tolist()) == set(rings[i])
     assert not keep.diagonal().any()
     assert not keep[torch.arange(2 * batch), (torch.arange(2 * batch) + batch) % (2 * batch)].any()
-    if expected == 0:  # only the positive is left: every anchor's loss is -log 1 = 0
-        assert ring_nt_xent(z1, z2, 0.5, lower, upper).item() == pytest.approx(0.0, abs=1e-6)
+    if expected == 0:  # only the positive would be left (a loss of exactly 0): refused
+        with pytest.raises(ValueError, match="keeps no negative"):
+            ring_nt_xent(z1, z2, 0.5, lower, upper)
 
 
 @pytest.mark.parametrize("lower, upper", [(0.2, 0.7), (0.0, 0.5), (0.5, 1.0)])
@@ -143,3 +144,17 @@ def test_ring_rejects_bad_temperature_and_shapes():
         ring_nt_xent(torch.randn(4, 8), torch.randn(5, 8))
     with pytest.raises(ValueError, match="at least 2"):
         ring_nt_xent(torch.randn(1, 8), torch.randn(1, 8))
+
+
+@pytest.mark.parametrize("batch, lower, upper", [(128, 0.999, 1.0), (4, 0.55, 0.6), (2, 0.1, 0.4)])
+def test_a_ring_that_keeps_no_negative_is_refused_with_the_sizes(batch, lower, upper):
+    gen = torch.Generator().manual_seed(0)
+    z1, z2 = randn(gen, batch, 8), randn(gen, batch, 8)
+    with pytest.raises(ValueError, match=rf"keeps no negative at batch size B={batch}: of N = 2B - 2 = {2 * batch - 2}"):
+        ring_nt_xent(z1, z2, 0.5, lower, upper)
+
+
+def test_the_narrowest_ring_that_keeps_one_rank_is_accepted():
+    gen = torch.Generator().manual_seed(0)
+    z1, z2 = randn(gen, 4, 8), randn(gen, 4, 8)  # N = 6: (0.5, 0.51) keeps rank 3 only
+    assert torch.isfinite(ring_nt_xent(z1, z2, 0.5, 0.5, 0.51))

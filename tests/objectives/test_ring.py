@@ -52,3 +52,10 @@ def test_a_bad_knob_stops_the_objective_when_it_is_built(knobs, message):
     views, _, _ = tiny_setup()
     with pytest.raises(ValueError, match=message):
         RingObjective(views, **knobs)
+
+
+def test_with_a_batch_size_an_empty_ring_is_refused_when_built():
+    views, _, _ = tiny_setup()
+    with pytest.raises(ValueError, match="keeps no negative at batch size B=128"):
+        RingObjective(views, lower=0.999, upper=1.0, batch_size=128)
+    assert RingObjective(views, lower=0.05, upper=0.6, batch_size=128).knobs()["batch_size"] == 128
