@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from .parameters import notebook_defaults, unknown_parameter
 from .results import FAILURES, seed_table, write_summary
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -54,19 +55,14 @@ def find_notebooks(selectors: list[str]) -> list[Path]:
     return chosen
 
 
-def check_parameters(pm, notebooks: list[Path], params: dict) -> None:
+def check_parameters(notebooks: list[Path], params: dict) -> None:
     """Stop before any work when a parameter is not one of a notebook's (papermill would only warn
     and run on with the default), naming it, the notebook and the closest known names."""
-    import difflib
-
     for nb in notebooks:
-        known = set(pm.inspect_notebook(str(nb)))
+        known = notebook_defaults(nb.stem, nb.parent) or {}
         for name in params:
             if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=3)
-                hint = f"did you mean {' or '.join(close)}? " if close else ""
-                raise SystemExit(f"unknown parameter {name!r} for {nb.stem}: {hint}"
-                                 f"its parameters are {', '.join(sorted(known))}")
+                raise SystemExit(str(unknown_parameter(name, known, nb.stem)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         params["profile"] = args.profile
     if args.data_root is not None:
         params["data_root"] = str(Path(args.data_root).resolve())
-    check_parameters(pm, notebooks, {**params, **({"seed": 0} if args.seeds else {}), "output_dir": ""})
+    check_parameters(notebooks, {**params, **({"seed": 0} if args.seeds else {}), "output_dir": ""})
     os.environ["CL_COURSE_QUIET"] = "1"  # one line per epoch instead of progress bars
     if args.seeds is None:
         return run_once(pm, notebooks, Path(args.runs_dir) / name, params, args)

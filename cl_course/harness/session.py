@@ -23,6 +23,7 @@ from ..models import ContrastiveModel, build_model
 from ..shortcuts import BIASED_DATASETS, load_biased_dataset, shortcut_views_kwargs
 from ..train import History, fit
 from . import profiles
+from .parameters import as_list, check_injected
 from .variants import Comparison, ProbeBatch, run_variants
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -220,7 +221,8 @@ def _needs_real_data(dataset: str) -> bool:
 
 
 def setup(notebook: str, profile: str | None = None, seed: int = 0, data_root=None, output_dir=None,
-          method_params: dict | None = None, family: str = "contrastive", **overrides) -> Session:
+          method_params: dict | None = None, family: str = "contrastive", namespace: dict | None = None,
+          **overrides) -> Session:
     """Resolve a notebook's parameters and load its data.
 
     ``profile``: ``"ci"``, ``"cpu"``, ``"gpu"`` or ``"auto"`` (``None``: ``$CL_COURSE_PROFILE``,
@@ -229,11 +231,19 @@ def setup(notebook: str, profile: str | None = None, seed: int = 0, data_root=No
     profile's knobs (``epochs``, ``batch_size``, ``temperature``, ...; ``None`` keeps the
     profile's value); ``method_params`` are the notebook's own knobs, recorded in the JSON;
     ``family="shortcut"`` selects the biased data sets of notebooks 06-07 (with their ``rho``).
+    ``namespace`` (the notebook's ``globals()``): a parameter that papermill injected but the
+    notebook does not have stops here, and list-valued parameters given as a string or a single
+    value become lists in it (:mod:`cl_course.harness.parameters`).
 
     Raises:
         ConfigError: unknown profile or parameter, or a value out of range.
         DataNotFoundError: an explicit cpu/gpu profile whose data is missing on an offline machine.
     """
+    if namespace is not None:
+        check_injected(notebook, namespace)
+        method_params = {k: namespace.get(k, v) for k, v in (method_params or {}).items()}
+    if overrides.get("patch_sizes") is not None:
+        overrides["patch_sizes"] = as_list("patch_sizes", overrides["patch_sizes"])
     requested = profiles.requested_profile(profile)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise profiles.ConfigError(f"seed={seed!r} is invalid: it must be an integer")

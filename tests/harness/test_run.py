@@ -75,7 +75,7 @@ def test_runner_with_seeds_runs_each_seed_into_its_folder_and_writes_the_seed_ta
         (Path(parameters["output_dir"]) / "01_fake.json").write_text(json.dumps(fake))
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
-    monkeypatch.setattr(papermill, "inspect_notebook", lambda path: {"seed": {}, "beta": {}, "output_dir": {}})
+    monkeypatch.setattr(run, "notebook_defaults", lambda stem, folder: {"seed": 0, "beta": 1, "output_dir": None})
     code = run.main(["01", "--seeds", "0", "1", "--name", "x", "--runs-dir", str(tmp_path / "runs"), "-p", "beta", "2"])
     assert code == 0
     assert [c["seed"] for c in calls] == [0, 1] and all(c["beta"] == 2 for c in calls)
@@ -94,8 +94,8 @@ def fake_notebook(tmp_path, monkeypatch):
     nb_dir.mkdir()
     (nb_dir / "01_fake.ipynb").write_text("{}")
     monkeypatch.setattr(run, "NOTEBOOKS", nb_dir)
-    monkeypatch.setattr(papermill, "inspect_notebook",
-                        lambda path: {k: {} for k in ("seed", "temperature", "output_dir", "profile")})
+    monkeypatch.setattr(run, "notebook_defaults",
+                        lambda stem, folder: {k: None for k in ("seed", "temperature", "output_dir", "profile")})
     state = {"calls": [], "fail": False}
 
     def fake_execute(inp, out, parameters, **kwargs):
