@@ -103,7 +103,8 @@ class Session:
         """kNN top-1 (and linear-probe top-1) of the encoder on the test set."""
         f = self.features(model, views)
         d = self.data
-        out = {"knn_top1": knn_top1(f["train"], d.y_train, f["test"], d.y_test, d.num_classes, k=self.cfg["knn_k"])}
+        out = {"knn_top1": knn_top1(f["train"], d.y_train, f["test"], d.y_test, d.num_classes, k=self.cfg["knn_k"],
+                                    device=self.device)}
         if probe:
             out["linear_top1"] = linear_probe(f["train"], d.y_train, f["test"], d.y_test, d.num_classes,
                                               epochs=self.cfg["probe_epochs"], seed=self.seed)["test_top1"]
@@ -119,7 +120,8 @@ class Session:
         if d.attr_test is None:
             raise ValueError(f"{d.name} records no shortcut attribute: group accuracy needs a biased data set")
         f = self.features(model, views, encoder)
-        knn = knn_predict(f["train"], d.y_train, f["test"], d.num_classes, k=self.cfg["knn_k"]).argmax(1)
+        knn = knn_predict(f["train"], d.y_train, f["test"], d.num_classes, k=self.cfg["knn_k"],
+                          device=self.device).argmax(1)
         g = group_accuracy(knn, d.y_test, d.attr_test)
         out = {"knn_top1": g["unbiased_acc"], "bias_conflicting_acc": g["bias_conflicting_acc"],
                "bias_aligned_acc": g["bias_aligned_acc"], "worst_group_acc": g["worst_group_acc"]}

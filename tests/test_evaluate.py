@@ -153,3 +153,25 @@ def test_embed_returns_cpu_float_features_and_restores_training_mode():
     encoder.eval()
     with torch.no_grad():
         torch.testing.assert_close(out, encoder(images.float() / 255))
+
+
+def test_knn_device_argument_keeps_cpu_results_identical_and_returns_cpu_scores():
+    gen = torch.Generator().manual_seed(4)
+    bank, queries = torch.randn(300, 16, generator=gen), torch.randn(70, 16, generator=gen)
+    labels = torch.randint(0, 7, (300,), generator=gen)
+    plain = knn_predict(bank, labels, queries, num_classes=7, k=20, chunk=32)
+    on_cpu = knn_predict(bank, labels, queries, num_classes=7, k=20, chunk=32, device="cpu")
+    assert torch.equal(plain, on_cpu) and on_cpu.device.type == "cpu"
+    acc = knn_top1(bank, labels, queries, labels[:70], 7, k=20)
+    assert knn_top1(bank, labels, queries, labels[:70], 7, k=20, device=torch.device("cpu")) == acc
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_knn_on_cuda_matches_the_cpu():
+    gen = torch.Generator().manual_seed(5)
+    bank, queries = torch.randn(2000, 64, generator=gen), torch.randn(300, 64, generator=gen)
+    labels = torch.randint(0, 10, (2000,), generator=gen)
+    cpu = knn_predict(bank, labels, queries, num_classes=10, k=50)
+    gpu = knn_predict(bank, labels, queries, num_classes=10, k=50, device="cuda")
+    assert gpu.device.type == "cpu"
+    torch.testing.assert_close(gpu, cpu, rtol=1e-3, atol=1e-3)
