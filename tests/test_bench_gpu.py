@@ -56,3 +56,24 @@ def test_resnet18_forward_flops_match_the_known_figure(bench):
     # floor of a 50,000-image epoch at 800 TFLOP/s is about 0.42 s.
     assert 1.0e9 < flops < 1.25e9
     assert 0.38 < flops * 6 * 50_000 / 800e12 < 0.47
+
+
+def test_gpu_check_table_merges_exit_codes_wall_times_and_the_notebooks_json(tmp_path):
+    spec = importlib.util.spec_from_file_location("gpu_check_table", BENCH.parent / "gpu_check_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = tmp_path / "runs"
+    run.mkdir()
+    (run / "01_a.json").write_text(json.dumps({"notebook": "01_a", "profile": "gpu", "device": "cuda: H100",
+                                               "metrics": {"knn_top1": 0.8123}}))
+    (run / "03_c.json").write_text(json.dumps({"notebook": "03_c", "profile": "gpu", "device": "cuda: H100",
+                                               "metrics": {}}))
+    status = tmp_path / "status.tsv"
+    status.write_text("01_a\t0\t12.5\n02_b\t1\t3.0\n03_c\t124\t240.0\n04_d\t0\t1.0\n")
+    text = module.main([str(status), str(run), "--out", str(tmp_path / "t.md")])
+    lines = text.splitlines()
+    assert "| 01_a | ok | 12.5 | 0.8123 | gpu | cuda: H100 |" in lines
+    assert "| 02_b | FAILED | 3.0 | - | - | - |" in lines
+    assert lines[4].startswith("| 03_c | TIMEOUT | 240.0 | - |")
+    assert "| 04_d | no JSON | 1.0 | - | - | - |" in lines  # exit 0 but nothing written
+    assert "1 of 4 notebooks ok" in text and (tmp_path / "t.md").read_text() == text
