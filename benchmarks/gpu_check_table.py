@@ -29,12 +29,18 @@ def read_status(path: Path) -> list[tuple[str, int, float]]:
     return rows
 
 
+SKIPPED = 199  # gpu_check.sh's code for a notebook not started: the time budget was spent
+
+
 def status_word(code: int, has_json: bool) -> str:
-    """ok, or why not: the runner exits 1 on a failed cell, ``timeout`` 124 when it ran too long."""
+    """ok, or why not: the runner exits 1 on a failed cell, ``timeout`` 124 when it ran too long,
+    the script writes :data:`SKIPPED` for a notebook it had no time left to start."""
     if code == 0 and has_json:
         return "ok"
     if code == 124:
         return "TIMEOUT"
+    if code == SKIPPED:
+        return "SKIPPED"
     return "FAILED" if code else "no JSON"
 
 

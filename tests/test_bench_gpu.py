@@ -69,11 +69,12 @@ def test_gpu_check_table_merges_exit_codes_wall_times_and_the_notebooks_json(tmp
     (run / "03_c.json").write_text(json.dumps({"notebook": "03_c", "profile": "gpu", "device": "cuda: H100",
                                                "metrics": {}}))
     status = tmp_path / "status.tsv"
-    status.write_text("01_a\t0\t12.5\n02_b\t1\t3.0\n03_c\t124\t240.0\n04_d\t0\t1.0\n")
+    status.write_text("01_a\t0\t12.5\n02_b\t1\t3.0\n03_c\t124\t240.0\n04_d\t0\t1.0\n05_e\t199\t0\n")
     text = module.main([str(status), str(run), "--out", str(tmp_path / "t.md")])
     lines = text.splitlines()
     assert "| 01_a | ok | 12.5 | 0.8123 | gpu | cuda: H100 |" in lines
     assert "| 02_b | FAILED | 3.0 | - | - | - |" in lines
     assert lines[4].startswith("| 03_c | TIMEOUT | 240.0 | - |")
     assert "| 04_d | no JSON | 1.0 | - | - | - |" in lines  # exit 0 but nothing written
-    assert "1 of 4 notebooks ok" in text and (tmp_path / "t.md").read_text() == text
+    assert "| 05_e | SKIPPED | 0.0 | - | - | - |" in lines
+    assert "1 of 5 notebooks ok" in text and (tmp_path / "t.md").read_text() == text
