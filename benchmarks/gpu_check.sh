@@ -5,7 +5,7 @@
 #   bash benchmarks/gpu_check.sh OUTDIR --rehearse   # here, on the CPU: the same steps, tiny (minutes)
 #
 # Before (here, once): bash benchmarks/fetch_gpu_wheels.sh; python benchmarks/make_cifar_subset.py
-# Steps: (a) the device; (b) bench_gpu.py at full size -> OUTDIR/bench_gpu.md (+ .json); (c) every
+# Steps: (a) the device, the unit tests that need CUDA; (b) bench_gpu.py at full size -> OUTDIR/bench_gpu.md (+ .json); (c) every
 # notebook through the course runner, one call each, wall time recorded, a failure does not stop the
 # others; (d) the table of (c) -> OUTDIR/gpu_check.md, printed last. The run folder (JSON files,
 # executed notebooks) is packed into OUTDIR/runs.tgz and removed, since only a few files come back;
@@ -110,6 +110,10 @@ main() {
     [[ $REHEARSE == 1 ]] || { echo "ERROR: no CUDA device: this is the GPU check (use --rehearse on a CPU)"; return 3; }
   fi
   install_wheels || return 4
+  section "(a2) the unit tests that need CUDA (skipped on a CPU)"
+  # -o addopts=: the project's pytest options name nbval, which the GPU machine lacks.
+  timeout "$(time_left 90)" "$PY" -m pytest -o addopts= -p no:cacheprovider -q -k cuda \
+    tests/test_train.py tests/test_evaluate.py || { rc=7; echo "CUDA unit tests FAILED"; }
   section "(b) bench_gpu.py"
   local bench_args=("${BENCH_ARGS[@]}")
   [[ $REHEARSE == 1 ]] && bench_args=("${REHEARSE_BENCH_ARGS[@]}")

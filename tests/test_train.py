@@ -298,3 +298,14 @@ def test_compile_default_is_on_for_cuda_only_unless_the_environment_says(monkeyp
     assert not compile_default(torch.device("cuda"))
     monkeypatch.setenv("CL_COURSE_COMPILE", "1")
     assert compile_default(torch.device("cpu"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_fit_trains_and_its_batched_guard_names_the_first_bad_step():
+    # On CUDA the defaults check every 20 steps and compile; eager here keeps the test to seconds.
+    hist = fit(tiny_model(0), objective(), tiny_images(), device="cuda", compile=False, **FIT)
+    assert len(hist.epochs) == 3 and all(math.isfinite(e["loss"]) for e in hist.epochs)
+    calls = []
+    with pytest.raises(NonFiniteLossError, match=r"the loss became nan at step 1 \(epoch 1, batch 2\)"):
+        fit(tiny_model(0), nan_at(2, calls), tiny_images(48), device="cuda", compile=False, **FIT)
+    assert len(calls) == 6  # the default check_every (20) on CUDA: the check came at the epoch's end
