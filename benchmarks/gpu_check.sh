@@ -43,7 +43,7 @@ PY=python3
 if [[ $REHEARSE == 1 && -x .venv/bin/python ]]; then PY=$(pwd)/.venv/bin/python; fi
 RUN=${RUNNER/#python3/$PY}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's cl_course
-export CL_COURSE_COMPILE=$NB_COMPILE CL_COURSE_NO_DOWNLOAD=1 MPLBACKEND=Agg
+export CL_COURSE_COMPILE=$NB_COMPILE CL_COURSE_NO_DOWNLOAD=1  # no MPLBACKEND: the kernels draw inline
 export JUPYTER_PLATFORM_DIRS=1 JUPYTER_RUNTIME_DIR=/tmp/gpu_check_jupyter IPYTHONDIR=/tmp/gpu_check_ipython
 
 section() { printf '\n===== %s  [%s, %d s in]\n' "$1" "$(date +%T)" "$SECONDS"; }
