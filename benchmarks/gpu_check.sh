@@ -121,7 +121,7 @@ main() {
   section "(c) notebooks"
   run_notebooks
   section "(d) result"
-  [[ -s $OUTDIR/bench_gpu.md ]] && cat "$OUTDIR/bench_gpu.md"
+  [[ -s $OUTDIR/bench_gpu.md ]] && cat "$OUTDIR/bench_gpu.md" && echo
   "$PY" benchmarks/gpu_check_table.py "$OUTDIR/status.tsv" "$OUTDIR/runs/gpu-check" --out "$OUTDIR/gpu_check.md" || rc=6
   if awk -F'\t' '$2 != 0 {bad = 1} END {exit !bad}' "$OUTDIR/status.tsv" && [[ $rc == 0 ]]; then rc=1; fi
   pack_runs
