@@ -47,6 +47,20 @@ def _rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([h, s, maxc], dim=1)
 
 
+_SECTOR_ORDER: dict[str, torch.Tensor] = {}
+
+
+def _sector_order(device) -> torch.Tensor:
+    """Hue sector -> index into ``(v, q, p, t)`` for r, g, b, made once per device: building it
+    with ``torch.tensor(..., device="cuda")`` every call is a host-to-device copy, i.e. a host sync
+    in every training step."""
+    key = str(device)
+    if key not in _SECTOR_ORDER:
+        _SECTOR_ORDER[key] = torch.tensor(
+            [[0, 3, 2], [1, 0, 2], [2, 0, 3], [2, 1, 0], [3, 2, 0], [0, 2, 1]], device=device)
+    return _SECTOR_ORDER[key]
+
+
 def _hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     h, s, v = x.unbind(dim=1)
     i = torch.floor(h * 6.0)
@@ -55,10 +69,7 @@ def _hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
     # Each sector i of the hue circle picks (r, g, b) from (v, q, p, t) in its own order.
     choices = torch.stack([v, q, p, t], dim=1)  # (N, 4, H, W)
-    order = torch.tensor(
-        [[0, 3, 2], [1, 0, 2], [2, 0, 3], [2, 1, 0], [3, 2, 0], [0, 2, 1]], device=x.device
-    )  # sector -> index into choices for r, g, b
-    idx = order[i].permute(0, 3, 1, 2)  # (N, 3, H, W)
+    idx = _sector_order(x.device)[i].permute(0, 3, 1, 2)  # (N, 3, H, W)
     return torch.gather(choices, 1, idx)
 
 

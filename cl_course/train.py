@@ -76,6 +76,95 @@ def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) 
     raise ValueError(f"unknown optimizer {name!r}: choose 'adamw' or 'sgd'")
 
 
+class _NonFiniteGuard:
+    """Watches the loss for NaN/inf without a host synchronisation per step.
+
+    Every step's finiteness is folded into flags *on the loss's device* (the first bad step and its
+    loss are remembered there); :meth:`check` reads them back (one sync) and raises
+    :class:`NonFiniteLossError` naming the FIRST bad step. ``fit`` calls it every ``check_every``
+    steps and at the end of every epoch, before the monitor and the checkpoint. With
+    ``check_every=1`` (the CPU default, where a sync costs nothing) a bad step is caught before its
+    backward pass, so the optimizer never steps on it; with ``check_every=k > 1`` (the CUDA default,
+    where a sync per step stalls the GPU) up to ``k - 1`` steps may have been applied when it
+    raises: the model in memory is then garbage, but the last checkpoint was written from a checked
+    epoch and stays good.
+    """
+
+    def __init__(self, device: torch.device, steps_per_epoch: int):
+        self.steps_per_epoch = steps_per_epoch
+        self.bad = torch.zeros((), dtype=torch.bool, device=device)
+        self.first_step = torch.full((), -1, dtype=torch.int64, device=device)
+        self.first_loss = torch.zeros((), dtype=torch.float32, device=device)
+
+    def observe(self, loss: torch.Tensor, step: int) -> None:
+        """Fold this step's loss into the flags (asynchronous kernels only)."""
+        nonfinite = ~torch.isfinite(loss.detach())
+        newly = nonfinite & ~self.bad
+        self.first_step.masked_fill_(newly, step)
+        self.first_loss = torch.where(newly, loss.detach().float(), self.first_loss)
+        self.bad |= nonfinite
+
+    def check(self) -> None:
+        """One host sync: raise for the first non-finite loss seen so far, if any."""
+        if not bool(self.bad):
+            return
+        step = int(self.first_step)
+        epoch, batch = divmod(step, self.steps_per_epoch)
+        raise NonFiniteLossError(
+            f"the loss became {self.first_loss.item()} at step {step} (epoch {epoch + 1}, batch {batch + 1}); "
+            "lower the learning rate or raise the temperature")
+
+
+class _StepModule:
+    """The module the training step calls: ``torch.compile(model)`` where compiling was asked for,
+    else ``model`` itself. The compiled wrapper shares the parameters and buffers of ``model``,
+    which keeps the state dict (checkpoints stay identical to an eager run's).
+
+    ``torch.compile`` is lazy: it fails at the first call, not when wrapping (no C++ compiler, an
+    unsupported platform, a graph it cannot trace). So the first step runs through :meth:`run`,
+    which on any failure of the compiled module prints one warning and repeats the step eagerly;
+    eager is used from then on.
+    """
+
+    def __init__(self, model: nn.Module, compile: bool):
+        self.model, self.active, self.proven = model, model, not compile
+        if compile:
+            try:
+                self.active = torch.compile(model)
+            except Exception as exc:  # e.g. "Windows not yet supported for torch.compile"
+                self._fall_back(exc)
+
+    def _fall_back(self, exc: Exception) -> None:
+        print(f"WARNING: torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+              "training continues eagerly", flush=True)
+        self.active, self.proven = self.model, True
+
+    def run(self, step_fn: Callable[[nn.Module], torch.Tensor]) -> torch.Tensor:
+        """``step_fn(module)``; until a compiled step has succeeded once, a failure falls back to eager."""
+        if self.proven:
+            return step_fn(self.active)
+        try:
+            out = step_fn(self.active)
+        except NonFiniteLossError:
+            raise
+        except Exception as exc:
+            self._fall_back(exc)
+            return step_fn(self.active)
+        self.proven = True
+        return out
+
+
+def compile_default(device: torch.device) -> bool:
+    """Whether ``fit`` compiles when not told: ``$CL_COURSE_COMPILE`` (``1``/``0``) if set, else on
+    for CUDA (where it pays) and off on the CPU (where compiling costs more than it saves)."""
+    env = os.environ.get("CL_COURSE_COMPILE", "").strip().lower()
+    if env in ("1", "true", "yes", "on"):
+        return True
+    if env in ("0", "false", "no", "off"):
+        return False
+    return device.type == "cuda"
+
+
 def _save_atomic(state: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -102,6 +191,8 @@ def fit(
     resume: bool = True,
     quiet: bool | None = None,
     stop_after_epochs: int | None = None,
+    compile: bool | None = None,
+    check_every: int | None = None,
 ) -> History:
     """Train ``model`` on ``images`` (uint8 ``(N, C, H, W)``) with ``objective``; return the history.
 
@@ -111,8 +202,15 @@ def fit(
         checkpoint: file for model/optimizer state after every epoch; with ``resume`` an existing
             one is loaded (``weights_only=True``) and training continues after its last epoch.
         stop_after_epochs: stop (as if interrupted) after this many epochs of this call.
+        compile: run the step through ``torch.compile(model)`` (``None``: :func:`compile_default`,
+            on for CUDA); where compiling fails, one warning is printed and training goes on eagerly.
+        check_every: steps between the NaN guard's host checks (``None``: 1 on the CPU, 20 on CUDA;
+            always also at the end of every epoch); see :class:`_NonFiniteGuard` for what a value
+            above 1 means for the weights when it raises.
 
-    The model is kept in channels_last memory; on CUDA the step runs under bf16 autocast.
+    The model is kept in channels_last memory; on CUDA the step runs under bf16 autocast. One code
+    path for both devices: the data sits on the training device as uint8, the views are made there,
+    and no step waits for the host (no ``.item()``) unless a progress bar is shown or a check is due.
 
     Raises:
         ValueError: bad sizes or rates. NonFiniteLossError: the loss became NaN/inf.
@@ -125,7 +223,10 @@ def fit(
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
+    if check_every is not None and check_every < 1:
+        raise ValueError(f"check_every must be >= 1, got {check_every}")
     device = torch.device(device)
+    check_every = check_every or (20 if device.type == "cuda" else 1)
     quiet = quiet_default() if quiet is None else quiet
     # channels_last pays on GPUs (tensor cores) and on CPUs (oneDNN convolutions: ~1.5x here).
     model.to(device, memory_format=torch.channels_last)
@@ -149,6 +250,8 @@ def fit(
     gen = torch.Generator(device=device)
     from tqdm.auto import tqdm
 
+    stepper = _StepModule(model, compile_default(device) if compile is None else compile)
+    guard = _NonFiniteGuard(device, steps_per_epoch)
     model.train()
     for epoch in range(start_epoch, epochs):
         if stop_after_epochs is not None and epoch - start_epoch >= stop_after_epochs:
@@ -163,21 +266,28 @@ def fit(
             for group in opt.param_groups:
                 group["lr"] = learning_rate(step, total, lr, warmup) * group.get("lr_scale", 1.0)
             idx = order[i * batch_size : (i + 1) * batch_size]
-            gen.manual_seed(seed * 1_000_003 + step)
             if hasattr(objective, "set_step"):  # schedules inside an objective (e.g. an annealed ring)
                 objective.set_step(step, total)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = objective(model, images[idx], labels[idx] if labels is not None else None, gen)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"the loss became {loss.item()} at step {step} (epoch {epoch + 1}, batch {i + 1}); "
-                    "lower the learning rate or raise the temperature")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            batch = (images[idx], labels[idx] if labels is not None else None)
+            due = (i + 1) % check_every == 0 or i + 1 == steps_per_epoch
+
+            def forward_backward(module, step=step, batch=batch, due=due):
+                gen.manual_seed(seed * 1_000_003 + step)  # here, so a repeated (eager) step draws the same views
+                opt.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    loss = objective(module, *batch, gen)
+                guard.observe(loss, step)
+                if due:
+                    guard.check()  # before backward: with check_every=1 a bad step is never applied
+                loss.backward()
+                return loss
+
+            loss = stepper.run(forward_backward)
             opt.step()
             total_loss += loss.detach()
-            if not quiet and i % 10 == 0:
+            if not quiet and i % 10 == 0:  # .item() waits for the device: only for a visible bar
                 bar.set_postfix(loss=f"{loss.item():.3f}")
+        guard.check()  # the epoch's record, monitor and checkpoint only from checked steps
         record = {"epoch": epoch + 1, "loss": total_loss.item() / steps_per_epoch,
                   "lr": opt.param_groups[0]["lr"], "time_s": time.perf_counter() - t0}
         if hasattr(objective, "end_epoch"):

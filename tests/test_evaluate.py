@@ -181,3 +181,25 @@ def test_group_accuracy_ignores_empty_groups_and_checks_shapes():
     assert g["worst_group_acc"] == 1.0 and torch.isnan(g["group_acc"]).sum() == 6
     with pytest.raises(ValueError, match="shape"):
         group_accuracy(labels[:2], labels, attrs)
+
+
+def test_knn_device_argument_keeps_cpu_results_identical_and_returns_cpu_scores():
+    gen = torch.Generator().manual_seed(4)
+    bank, queries = torch.randn(300, 16, generator=gen), torch.randn(70, 16, generator=gen)
+    labels = torch.randint(0, 7, (300,), generator=gen)
+    plain = knn_predict(bank, labels, queries, num_classes=7, k=20, chunk=32)
+    on_cpu = knn_predict(bank, labels, queries, num_classes=7, k=20, chunk=32, device="cpu")
+    assert torch.equal(plain, on_cpu) and on_cpu.device.type == "cpu"
+    acc = knn_top1(bank, labels, queries, labels[:70], 7, k=20)
+    assert knn_top1(bank, labels, queries, labels[:70], 7, k=20, device=torch.device("cpu")) == acc
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_knn_on_cuda_matches_the_cpu():
+    gen = torch.Generator().manual_seed(5)
+    bank, queries = torch.randn(2000, 64, generator=gen), torch.randn(300, 64, generator=gen)
+    labels = torch.randint(0, 10, (2000,), generator=gen)
+    cpu = knn_predict(bank, labels, queries, num_classes=10, k=50)
+    gpu = knn_predict(bank, labels, queries, num_classes=10, k=50, device="cuda")
+    assert gpu.device.type == "cpu"
+    torch.testing.assert_close(gpu, cpu, rtol=1e-3, atol=1e-3)

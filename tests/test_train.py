@@ -219,3 +219,111 @@ def test_per_submodule_learning_rates_follow_lr_scales():
     assert all(scales[id(p)] == 1.0 for p in m.a.parameters())
     assert all(scales[id(p)] == 0.1 for p in m.b.parameters())
     assert len(scales) == 4  # every parameter in exactly one group
+
+
+def nan_at(call_number, record):
+    """An objective whose loss is NaN at the ``call_number``-th call (1-based); ``record`` counts calls."""
+    def objective_fn(model, images, labels, gen):
+        record.append(1)
+        loss = model(images.float().div(255)).pow(2).mean()
+        return loss * float("nan") if len(record) == call_number else loss
+    return objective_fn
+
+
+def test_batched_nan_checks_name_the_first_bad_step_not_a_later_one():
+    calls = []
+    # 48 images, batch 8: 6 steps an epoch. The NaN at step 1 is applied (the weights turn NaN, so
+    # every later loss is NaN too), and the check at step 3 must still name step 1.
+    with pytest.raises(NonFiniteLossError, match=r"the loss became nan at step 1 \(epoch 1, batch 2\)"):
+        fit(tiny_model(0), nan_at(2, calls), tiny_images(48), check_every=4, **FIT)
+    assert len(calls) == 4  # the check waited for the 4th step: no host sync per step
+
+
+def test_batched_nan_checks_run_at_the_end_of_the_epoch_before_monitor_and_checkpoint(tmp_path):
+    calls, monitored = [], []
+    with pytest.raises(NonFiniteLossError, match=r"at step 1 \(epoch 1, batch 2\)"):
+        fit(tiny_model(0), nan_at(2, calls), tiny_images(), check_every=100,
+            monitor=lambda m: monitored.append(1) or {}, checkpoint=tmp_path / "ck.pt", **FIT)
+    assert len(calls) == 3 and not monitored and not (tmp_path / "ck.pt").exists()
+
+
+def test_fit_rejects_check_every_below_one():
+    with pytest.raises(ValueError, match=r"check_every must be >= 1, got 0"):
+        fit(tiny_model(0), objective(), tiny_images(), check_every=0, **FIT)
+
+
+def eager_weights(**changes):
+    model = tiny_model(0)
+    fit(model, objective(), tiny_images(), **{**FIT, "epochs": 1, **changes})
+    return model.state_dict()
+
+
+def assert_same_weights(got, want, atol=0.0):
+    assert got.keys() == want.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], atol=atol, rtol=0, msg=f"{key} differs")
+
+
+def test_compile_that_fails_when_wrapping_falls_back_to_eager_with_one_warning(monkeypatch, capsys):
+    want = eager_weights(compile=False)
+
+    def refuse(model, *args, **kwargs):
+        raise RuntimeError("Windows not yet supported for torch.compile")
+
+    monkeypatch.setattr(torch, "compile", refuse)
+    got = eager_weights(compile=True)
+    assert capsys.readouterr().out.count("WARNING: torch.compile failed (RuntimeError: Windows") == 1
+    assert_same_weights(got, want)
+
+
+def test_compile_that_fails_at_the_first_step_repeats_it_eagerly(monkeypatch, capsys):
+    want = eager_weights(compile=False)
+    seen = []
+
+    def lazy_failure(model, *args, **kwargs):
+        def compiled(*a, **kw):
+            seen.append(1)
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", lazy_failure)
+    got = eager_weights(compile=True)
+    out = capsys.readouterr().out
+    assert out.count("WARNING: torch.compile failed") == 1 and "InvalidCxxCompiler" in out
+    assert len(seen) == 1  # tried once, then eager for good
+    assert_same_weights(got, want)  # the failed step was repeated from the same seed
+
+
+def test_compiled_training_keeps_the_state_dict_and_matches_eager(monkeypatch, tmp_path):
+    # The "eager" backend traces with dynamo (the real wrapper and its guards) without needing a C++
+    # compiler, so the test takes seconds on any CPU.
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: real_compile(model, backend="eager"))
+    want = eager_weights(compile=False)
+    model = tiny_model(0)
+    fit(model, objective(), tiny_images(), compile=True, checkpoint=tmp_path / "ck.pt", **{**FIT, "epochs": 1})
+    assert_same_weights(model.state_dict(), want, atol=1e-5)
+    saved = torch.load(tmp_path / "ck.pt", weights_only=True)["model"]
+    assert saved.keys() == want.keys()  # no "_orig_mod." prefixes: checkpoints load into a plain model
+
+
+def test_compile_default_is_on_for_cuda_only_unless_the_environment_says(monkeypatch):
+    from cl_course.train import compile_default
+
+    monkeypatch.delenv("CL_COURSE_COMPILE", raising=False)
+    assert compile_default(torch.device("cuda")) and not compile_default(torch.device("cpu"))
+    monkeypatch.setenv("CL_COURSE_COMPILE", "0")
+    assert not compile_default(torch.device("cuda"))
+    monkeypatch.setenv("CL_COURSE_COMPILE", "1")
+    assert compile_default(torch.device("cpu"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_fit_trains_and_its_batched_guard_names_the_first_bad_step():
+    # On CUDA the defaults check every 20 steps and compile; eager here keeps the test to seconds.
+    hist = fit(tiny_model(0), objective(), tiny_images(), device="cuda", compile=False, **FIT)
+    assert len(hist.epochs) == 3 and all(math.isfinite(e["loss"]) for e in hist.epochs)
+    calls = []
+    with pytest.raises(NonFiniteLossError, match=r"the loss became nan at step 1 \(epoch 1, batch 2\)"):
+        fit(tiny_model(0), nan_at(2, calls), tiny_images(48), device="cuda", compile=False, **FIT)
+    assert len(calls) == 6  # the default check_every (20) on CUDA: the check came at the epoch's end

@@ -111,7 +111,8 @@ class Session:
         """kNN top-1 (and linear-probe top-1) of the encoder on the test set."""
         f = self.features(model, views, encoder)
         d = self.data
-        out = {"knn_top1": knn_top1(f["train"], d.y_train, f["test"], d.y_test, d.num_classes, k=self.cfg["knn_k"])}
+        out = {"knn_top1": knn_top1(f["train"], d.y_train, f["test"], d.y_test, d.num_classes, k=self.cfg["knn_k"],
+                                    device=self.device)}
         if probe:
             out["linear_top1"] = linear_probe(f["train"], d.y_train, f["test"], d.y_test, d.num_classes,
                                               epochs=self.cfg["probe_epochs"], seed=self.seed)["test_top1"]
@@ -127,7 +128,8 @@ class Session:
         if d.attr_test is None:
             raise ValueError(f"{d.name} records no shortcut attribute: group accuracy needs a biased data set")
         f = self.features(model, views, encoder)
-        knn = knn_predict(f["train"], d.y_train, f["test"], d.num_classes, k=self.cfg["knn_k"]).argmax(1)
+        knn = knn_predict(f["train"], d.y_train, f["test"], d.num_classes, k=self.cfg["knn_k"],
+                          device=self.device).argmax(1)
         out = group_report(knn, d.y_test, d.attr_test, "knn")
         if probe:
             pred = linear_probe(f["train"], d.y_train, f["test"], d.y_test, d.num_classes,
@@ -141,7 +143,8 @@ class Session:
         views = views or self.views()
         bank = embed(model.encoder, self.data.x_train, views.plain, device=self.device)
         test = embed(model.encoder, test_images, views.plain, device=self.device)
-        pred = knn_predict(bank, self.data.y_train, test, self.data.num_classes, k=self.cfg["knn_k"]).argmax(1)
+        pred = knn_predict(bank, self.data.y_train, test, self.data.num_classes, k=self.cfg["knn_k"],
+                           device=self.device).argmax(1)
         return (pred == test_labels).float().mean().item()
 
     # --- a batch to look at --------------------------------------------------------------------

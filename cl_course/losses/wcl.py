@@ -3,7 +3,6 @@ and DCL with weighted negatives for the debiased encoder."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .similarity import check_temperature, check_views, negative_mask, positive_index, unit_anchors
 from .debiased import check_tau_plus, debiased_loss, masked_logits
