@@ -18,7 +18,7 @@ set -uo pipefail  # no -e: one failing notebook must not stop the others
 
 # --- knobs (change here) -------------------------------------------------------------------------
 RUNNER="python3 -m cl_course.harness.run"   # the course runner; its "python3" becomes .venv/bin/python in rehearsal
-NB_PARAMS=(-p epochs 2 -p compare_epochs 1 -p sweep_epochs 1)
+NB_PARAMS=(-P epochs 2 -P compare_epochs 1 -P sweep_epochs 1)  # -P: only where a notebook has it
 NB_TIMEOUT=240                      # seconds per notebook before it is stopped (status TIMEOUT)
 TOTAL_BUDGET=540                    # seconds for everything: the device tool stops a command at 600 s, and
                                     # then no table or runs.tgz would be written; a notebook that would

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,56 @@ def compile_default(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be resumed: unreadable, or saved by a run shaped otherwise."""
+
+
+def run_fingerprint(model: nn.Module, images: torch.Tensor, *, extra: dict | None = None, **recipe) -> dict:
+    """What shapes a training run, as plain values: the recipe (epochs, batch size, rates, seed...),
+    the model's parameter shapes, the training images' shape, and ``extra``. A checkpoint resumes a
+    run only when its fingerprint equals this one."""
+    shapes = {name: list(p.shape) for name, p in model.state_dict().items()}
+    return {**{k: v for k, v in recipe.items()}, "model": shapes, "images": list(images.shape),
+            **({"extra": extra} if extra else {})}
+
+
+def _differences(saved: dict, now: dict) -> list[str]:
+    keys = sorted(set(saved) | set(now))
+    return [f"{k}: saved {_short(saved.get(k))}, now {_short(now.get(k))}" for k in keys if saved.get(k) != now.get(k)]
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def load_checkpoint(path: Path, device: torch.device, fingerprint: dict) -> dict:
+    """The state saved in ``path`` (``weights_only=True``), checked against ``fingerprint``.
+
+    Raises:
+        CheckpointError: naming the file and the fix, when it cannot be read (empty, truncated,
+            not a checkpoint, not safely loadable) or was saved by a run shaped otherwise (what differs).
+    """
+    fix = f"delete {path} to start this run fresh (or resume=False)"
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # EOFError, RuntimeError (truncated zip), UnpicklingError (not safe / not torch)
+        if isinstance(exc, pickle.UnpicklingError):  # torch's text suggests loading unsafely: not repeated
+            reason = "it holds objects that are not plain tensors and numbers, which are not loaded"
+        else:
+            reason = (str(exc).splitlines() or [""])[0][:120]
+        raise CheckpointError(f"the checkpoint {path} cannot be read ({type(exc).__name__}: {reason}); {fix}") from None
+    needed = ("model", "optimizer", "epoch", "history")
+    if not isinstance(state, dict) or any(k not in state for k in needed):
+        raise CheckpointError(f"{path} is not a checkpoint of cl_course.train.fit (it needs {', '.join(needed)}); {fix}")
+    saved = state.get("fingerprint")
+    if saved != fingerprint:
+        diff = _differences(saved or {}, fingerprint) if isinstance(saved, dict) else ["no fingerprint saved"]
+        raise CheckpointError(f"the checkpoint {path} was saved by a run shaped otherwise "
+                              f"({'; '.join(diff)}); {fix}")
+    return state
+
+
 def _save_atomic(state: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -193,14 +244,19 @@ def fit(
     stop_after_epochs: int | None = None,
     compile: bool | None = None,
     check_every: int | None = None,
+    fingerprint: dict | None = None,
 ) -> History:
     """Train ``model`` on ``images`` (uint8 ``(N, C, H, W)``) with ``objective``; return the history.
 
     Args:
         monitor: called with the model after every epoch; its dict is added to the epoch record
             (e.g. ``{"knn_top1": ...}``).
-        checkpoint: file for model/optimizer state after every epoch; with ``resume`` an existing
-            one is loaded (``weights_only=True``) and training continues after its last epoch.
+        checkpoint: file for model/optimizer state after every epoch, with a fingerprint of what
+            shaped the run (:func:`run_fingerprint`); with ``resume`` an existing one is loaded
+            (``weights_only=True``) and training continues after its last epoch, but only when its
+            fingerprint matches (else :class:`CheckpointError`).
+        fingerprint: more of what shapes the run (e.g. the objective's knobs, the data set), joined
+            to the fingerprint.
         stop_after_epochs: stop (as if interrupted) after this many epochs of this call.
         compile: run the step through ``torch.compile(model)`` (``None``: :func:`compile_default`,
             on for CUDA); where compiling fails, one warning is printed and training goes on eagerly.
@@ -214,6 +270,7 @@ def fit(
 
     Raises:
         ValueError: bad sizes or rates. NonFiniteLossError: the loss became NaN/inf.
+        CheckpointError: the checkpoint is unreadable or from another run.
     """
     if batch_size < 2:
         raise ValueError(f"batch_size must be at least 2 (contrastive losses need negatives), got {batch_size}")
@@ -239,8 +296,11 @@ def fit(
     total, warmup = epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch)
     history, start_epoch = History(), 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    shaped_by = run_fingerprint(model, images, epochs=epochs, batch_size=batch_size, lr=lr,
+                                weight_decay=weight_decay, optimizer=optimizer, warmup_epochs=warmup_epochs,
+                                seed=seed, extra=fingerprint)
     if ckpt is not None and resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
+        state = load_checkpoint(ckpt, device, shaped_by)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         history.epochs = list(state["history"])
@@ -299,7 +359,7 @@ def fit(
         print("epoch {epoch}/{n}: ".format(epoch=epoch + 1, n=epochs)
               + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"), flush=True)
         if ckpt is not None:
-            _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "epoch": epoch + 1, "history": history.epochs}, ckpt)
+            _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
+                          "history": history.epochs, "fingerprint": shaped_by}, ckpt)
     model.eval()
     return history

@@ -51,8 +51,11 @@ def test_course_runner_runs_notebook_01_in_ci_profile_and_writes_json_and_summar
         ({"profile": "ci", "batch_size": 1}, "batch_size=1 is invalid"),
         ({"profile": "ci", "temperature": 0}, "temperature=0 is invalid"),
         ({"profile": "cpu", "data_root": "{empty}"}, "CIFAR-10 was not found"),
+        ({"profile": "ci", "temprature": 0.3}, "unknown parameter 'temprature' for 01_simclr_basics: did you mean temperature"),
+        ({"profile": "ci", "sweep_temperatures": "[0.2, 0]"}, "temperature must be > 0"),
     ],
-    ids=["unknown-profile", "unknown-dataset", "batch-size-1", "temperature-0", "data-missing-offline"],
+    ids=["unknown-profile", "unknown-dataset", "batch-size-1", "temperature-0", "data-missing-offline", "misspelled",
+         "list-as-string"],
 )
 def test_bad_parameter_stops_notebook_01_at_the_setup_cell_with_a_message(tmp_path, monkeypatch, parameters, message):
     import papermill as pm

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -327,3 +329,52 @@ def test_cuda_fit_trains_and_its_batched_guard_names_the_first_bad_step():
     with pytest.raises(NonFiniteLossError, match=r"the loss became nan at step 1 \(epoch 1, batch 2\)"):
         fit(tiny_model(0), nan_at(2, calls), tiny_images(48), device="cuda", compile=False, **FIT)
     assert len(calls) == 6  # the default check_every (20) on CUDA: the check came at the epoch's end
+
+
+@pytest.mark.parametrize("change, what", [
+    ({"seed": 4}, "seed: saved 3, now 4"),
+    ({"lr": 2e-2}, "lr: saved 0.01, now 0.02"),
+    ({"epochs": 1}, "epochs: saved 3, now 1"),
+    ({"batch_size": 4}, "batch_size: saved 8, now 4"),
+])
+def test_a_checkpoint_from_a_run_shaped_otherwise_is_refused_naming_what_differs(tmp_path, change, what):
+    from cl_course.train import CheckpointError
+
+    images, ck = tiny_images(), tmp_path / "ck.pt"
+    fit(tiny_model(0), objective(), images, checkpoint=ck, stop_after_epochs=2, **FIT)
+    with pytest.raises(CheckpointError, match=rf"{re.escape(str(ck))} was saved by a run shaped otherwise .*{re.escape(what)}.*delete"):
+        fit(tiny_model(0), objective(), images, checkpoint=ck, **{**FIT, **change})
+
+
+def test_a_checkpoint_of_another_model_or_objective_is_refused(tmp_path):
+    from cl_course.train import CheckpointError
+
+    images, ck = tiny_images(), tmp_path / "ck.pt"
+    fit(tiny_model(0), objective(), images, checkpoint=ck, stop_after_epochs=1, fingerprint={"beta": 1.0}, **FIT)
+    with pytest.raises(CheckpointError, match=r"extra: saved \{'beta': 1.0\}, now \{'beta': 2.0\}"):
+        fit(tiny_model(0), objective(), images, checkpoint=ck, fingerprint={"beta": 2.0}, **FIT)
+    wider = build_model("small_cnn", 1, width=8, stages=2, stem_stride=1, proj_hidden=16, proj_dim=8)
+    with pytest.raises(CheckpointError, match="model: saved"):
+        fit(wider, objective(), images, checkpoint=ck, fingerprint={"beta": 1.0}, **FIT)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01 not a checkpoint at all" * 20, "tensor", "truncated", "pickle"],
+                         ids=["empty", "random-bytes", "bare-tensor", "truncated", "unsafe-pickle"])
+def test_an_unreadable_checkpoint_is_one_clear_error_naming_the_file_and_never_advising_unsafe_loading(tmp_path, content):
+    from cl_course.train import CheckpointError
+
+    ck = tmp_path / "ck.pt"
+    if content == "tensor":
+        torch.save(torch.ones(3), ck)
+    elif content == "truncated":
+        fit(tiny_model(0), objective(), tiny_images(), checkpoint=ck, stop_after_epochs=1, **FIT)
+        ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
+    elif content == "pickle":
+        torch.save({"model": {}, "optimizer": {}, "epoch": 1, "history": [], "extra": __import__("collections").Counter()}, ck)
+    else:
+        ck.write_bytes(content)
+    with pytest.raises(CheckpointError) as err:
+        fit(tiny_model(0), objective(), tiny_images(), checkpoint=ck, **FIT)
+    message = str(err.value)
+    assert str(ck) in message and f"delete {ck}" in message
+    assert "weights_only=False" not in message and "can still be loaded" not in message

@@ -3,6 +3,7 @@
     python -m cl_course.harness.run                                  # every notebook, profile auto
     python -m cl_course.harness.run 01 --profile ci --name smoke     # by number or stem
     python -m cl_course.harness.run 01 -p temperature 0.2 -p epochs 3 --name t02
+    python -m cl_course.harness.run --profile cpu -P compare_epochs 5     # where a notebook has it
     python -m cl_course.harness.run 03 --profile cpu --seeds 0 1 2 --name cpu-03   # runs/cpu-03-seed0..2 + seeds.md
 
 Writes ``runs/<name>/``: the executed notebooks, each notebook's JSON, ``summary.csv`` and
@@ -65,6 +66,20 @@ def check_parameters(notebooks: list[Path], params: dict) -> None:
                 raise SystemExit(str(unknown_parameter(name, known, nb.stem)))
 
 
+def check_somewhere_known(notebooks: list[Path], params: dict) -> None:
+    """Stop before any work when a ``-P`` parameter is in none of the selected notebooks (a typo)."""
+    known = set().union(*[(notebook_defaults(nb.stem, nb.parent) or {}) for nb in notebooks])
+    for name in params:
+        if name not in known:
+            raise SystemExit(str(unknown_parameter(name, known, "the selected notebooks")))
+
+
+def parameters_for(nb: Path, params: dict, where_known: dict) -> dict:
+    """``params`` and the ``where_known`` ones that notebook ``nb`` has."""
+    known = notebook_defaults(nb.stem, nb.parent) or {}
+    return {**params, **{k: v for k, v in where_known.items() if k in known}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cl_course.harness.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default=str(REPO / "runs"))
     parser.add_argument("--data-root", default=None, help="folder with cifar10.npz etc. (default: $CL_COURSE_DATA or data/)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="override a notebook parameter (repeatable)")
+                        help="override a notebook parameter (repeatable); every selected notebook must have it")
+    parser.add_argument("-P", "--parameter-where-known", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="override it only in the notebooks that have it (e.g. -P compare_epochs 5 for the course); "
+                             "at least one selected notebook must have it")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="run everything once per seed into <name>-seed<k>/ and write <name>-seeds.md (mean ± std)")
     parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none)")
@@ -96,13 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_root is not None:
         params["data_root"] = str(Path(args.data_root).resolve())
     check_parameters(notebooks, {**params, **({"seed": 0} if args.seeds else {}), "output_dir": ""})
+    where_known = {key: parse_value(value) for key, value in args.parameter_where_known}
+    check_somewhere_known(notebooks, where_known)
     os.environ["CL_COURSE_QUIET"] = "1"  # one line per epoch instead of progress bars
     if args.seeds is None:
-        return run_once(pm, notebooks, Path(args.runs_dir) / name, params, args)
+        return run_once(pm, notebooks, Path(args.runs_dir) / name, params, args, where_known)
     codes, dirs = [], []
     for seed in args.seeds:
         dirs.append(Path(args.runs_dir) / f"{name}-seed{seed}")
-        codes.append(run_once(pm, notebooks, dirs[-1], {**params, "seed": seed}, args))
+        codes.append(run_once(pm, notebooks, dirs[-1], {**params, "seed": seed}, args, where_known))
     _, table = seed_table(dirs)
     out = Path(args.runs_dir) / f"{name}-seeds.md"
     out.write_text(table)
@@ -110,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     return max(codes)
 
 
-def run_once(pm, notebooks: list[Path], run_dir: Path, params: dict, args) -> int:
-    """Execute ``notebooks`` into ``run_dir`` with ``params``; write the summary; 1 if any failed."""
+def run_once(pm, notebooks: list[Path], run_dir: Path, params: dict, args, where_known: dict | None = None) -> int:
+    """Execute ``notebooks`` into ``run_dir`` with ``params`` (and each notebook's share of
+    ``where_known``); write the summary; 1 if any failed."""
     run_dir.mkdir(parents=True, exist_ok=True)
     params = {**params, "output_dir": str(run_dir.resolve())}
     failures_path = run_dir / FAILURES
@@ -122,10 +143,11 @@ def run_once(pm, notebooks: list[Path], run_dir: Path, params: dict, args) -> in
         for stale in (out, run_dir / f"{nb.stem}.json"):
             stale.unlink(missing_ok=True)
         failures.pop(nb.stem, None)
-        print(f"==> {nb.stem}  ({', '.join(f'{k}={v}' for k, v in params.items())})", flush=True)
+        nb_params = parameters_for(nb, params, where_known or {})
+        print(f"==> {nb.stem}  ({', '.join(f'{k}={v}' for k, v in nb_params.items())})", flush=True)
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
+            pm.execute_notebook(str(nb), str(out), parameters=nb_params, kernel_name="python3",
                                 cwd=str(nb.parent), progress_bar=False, log_output=args.log_output,
                                 execution_timeout=args.timeout)
             print(f"    done in {time.perf_counter() - t0:.1f} s -> {out}", flush=True)

@@ -87,7 +87,9 @@ class Session:
         return fit(model, objective, self.data.x_train, self.data.y_train, epochs=epochs or c["epochs"],
                    batch_size=c["batch_size"], lr=c["lr"], weight_decay=c["weight_decay"],
                    optimizer=c["optimizer"], warmup_epochs=c["warmup_epochs"], seed=self.seed,
-                   device=self.device, monitor=knn, checkpoint=checkpoint)
+                   device=self.device, monitor=knn, checkpoint=checkpoint,
+                   fingerprint={"dataset": self.data.name, "profile": self.profile, "image_size": c["image_size"],
+                                "objective": objective.knobs() if hasattr(objective, "knobs") else repr(objective)})
 
     def compare(self, variants: dict, *, epochs: int | None = None, groups: bool | None = None,
                 probe: bool = True, monitor: bool = True, untrained: dict | None = None) -> Comparison:

@@ -142,3 +142,16 @@ def test_the_seed_table_marks_a_seed_whose_notebook_failed(tmp_path, fake_notebo
     assert run.main(["01", "--name", "s", "--runs-dir", str(runs), "--seeds", "0", "1"]) == 1
     table = (runs / "s-seeds.md").read_text()
     assert "s-seed0, s-seed1" in table and "nan ± nan" in table
+
+
+def test_a_where_known_parameter_goes_only_to_the_notebooks_that_have_it(tmp_path, fake_notebook, monkeypatch):
+    nb_dir = run.NOTEBOOKS
+    (nb_dir / "02_other.ipynb").write_text("{}")
+    own = {"01_fake": ("seed", "temperature", "output_dir"), "02_other": ("seed", "output_dir", "beta")}
+    monkeypatch.setattr(run, "notebook_defaults", lambda stem, folder: {k: None for k in own[stem]})
+    assert run.main(["--name", "w", "--runs-dir", str(tmp_path / "runs"), "-P", "beta", "2", "-P", "temperature", "0.3"]) == 0
+    first, second = fake_notebook["calls"]
+    assert first["temperature"] == 0.3 and "beta" not in first
+    assert second["beta"] == 2 and "temperature" not in second
+    with pytest.raises(SystemExit, match="unknown parameter 'betta' for the selected notebooks: did you mean beta"):
+        run.main(["--name", "w", "--runs-dir", str(tmp_path / "runs"), "-P", "betta", "2"])
