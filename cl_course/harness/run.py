@@ -67,11 +67,13 @@ def check_parameters(notebooks: list[Path], params: dict) -> None:
 
 
 def check_somewhere_known(notebooks: list[Path], params: dict) -> None:
-    """Stop before any work when a ``-P`` parameter is in none of the selected notebooks (a typo)."""
-    known = set().union(*[(notebook_defaults(nb.stem, nb.parent) or {}) for nb in notebooks])
+    """Stop before any work when a ``-P`` parameter is in no notebook of the course (a typo): the
+    selected notebooks and the numbered ones beside them."""
+    course = {p for nb in notebooks for p in nb.parent.glob("[0-9][0-9]_*.ipynb")} | set(notebooks)
+    known = set().union(*[(notebook_defaults(nb.stem, nb.parent) or {}) for nb in course])
     for name in params:
         if name not in known:
-            raise SystemExit(str(unknown_parameter(name, known, "the selected notebooks")))
+            raise SystemExit(str(unknown_parameter(name, known, "the course's notebooks")))
 
 
 def parameters_for(nb: Path, params: dict, where_known: dict) -> dict:
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a notebook parameter (repeatable); every selected notebook must have it")
     parser.add_argument("-P", "--parameter-where-known", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override it only in the notebooks that have it (e.g. -P compare_epochs 5 for the course); "
-                             "at least one selected notebook must have it")
+                             "some notebook of the course must have it")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="run everything once per seed into <name>-seed<k>/ and write <name>-seeds.md (mean ± std)")
     parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none)")

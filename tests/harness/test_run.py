@@ -153,5 +153,7 @@ def test_a_where_known_parameter_goes_only_to_the_notebooks_that_have_it(tmp_pat
     first, second = fake_notebook["calls"]
     assert first["temperature"] == 0.3 and "beta" not in first
     assert second["beta"] == 2 and "temperature" not in second
-    with pytest.raises(SystemExit, match="unknown parameter 'betta' for the selected notebooks: did you mean beta"):
+    with pytest.raises(SystemExit, match="unknown parameter 'betta' for the course's notebooks: did you mean beta"):
         run.main(["--name", "w", "--runs-dir", str(tmp_path / "runs"), "-P", "betta", "2"])
+    assert run.main(["01", "--name", "w", "--runs-dir", str(tmp_path / "runs"), "-P", "beta", "2"]) == 0  # 02 has it
+    assert "beta" not in fake_notebook["calls"][-1]
