@@ -40,7 +40,8 @@ def show_views(images: torch.Tensor, views, gen: torch.Generator, n_views: int =
     """Each image (uint8 ``(N, C, H, W)``) in a row: the original, then ``n_views`` random views."""
     n = len(images)
     fig, axes = plt.subplots(n, n_views + 1, figsize=(1.6 * (n_views + 1), 1.6 * n), squeeze=False)
-    drawn = [views.unnormalize(views(images, gen)) for _ in range(n_views)]
+    on_device = images.to(gen.device)  # the views are drawn where the generator lives (the training device)
+    drawn = [views.unnormalize(views(on_device, gen)) for _ in range(n_views)]
     cmap = "gray" if images.shape[1] == 1 else None
     for i in range(n):
         axes[i, 0].imshow(_to_image(images[i].float() / 255), cmap=cmap)

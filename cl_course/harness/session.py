@@ -63,10 +63,12 @@ class Session:
         return SimCLRViews(**kw)
 
     def model(self, seed: int | None = None) -> ContrastiveModel:
-        """A freshly initialised encoder + head of the profile's size (seeded)."""
+        """A freshly initialised encoder + head of the profile's size (seeded), on the session's device
+        (so an untrained model can be evaluated and projected like a trained one)."""
         torch.manual_seed(self.seed if seed is None else seed)
         c = self.cfg
-        return build_model(c["encoder"], self.data.channels, c["width"], c["stages"], 1, c["stem_stride"])
+        model = build_model(c["encoder"], self.data.channels, c["width"], c["stages"], 1, c["stem_stride"])
+        return model.to(self.device, memory_format=torch.channels_last)
 
     def generator(self, seed: int | None = None) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(self.seed if seed is None else seed)

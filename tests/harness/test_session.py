@@ -55,6 +55,7 @@ def test_session_builds_views_and_models_matching_data_and_profile(empty_root, t
     m1, m2 = s.model(), s.model()
     assert m1.feature_dim == 4 * 2 ** (s.cfg["stages"] - 1)
     assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))  # seeded
+    assert next(m1.parameters()).device.type == s.device.type  # ready to evaluate or project untrained
     out = m1(views(s.data.x_train[:4], s.generator()))
     assert out.shape[0] == 4 and torch.isfinite(out).all()
 
