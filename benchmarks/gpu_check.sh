@@ -21,12 +21,12 @@ set -uo pipefail  # no -e: one failing notebook must not stop the others
 RUNNER="python3 -m cl_course.harness.run"   # the course runner; its "python3" becomes .venv/bin/python in rehearsal
 # Short budgets on the 10,000-image subset (19 steps an epoch at batch 512, ~0.3 s on an H200): enough steps for the
 # notebooks' learning checks to be meaningful (-P: only where a notebook has the parameter).
-NB_PARAMS=(-P epochs 15 -P compare_epochs 8 -P sweep_epochs 3)
+read -r -a NB_PARAMS <<< "${GPU_CHECK_PARAMS:--P epochs 15 -P compare_epochs 8 -P sweep_epochs 3}"
 REHEARSE_NB_PARAMS=()               # the ci profile's own budgets, which its checks are calibrated for
 ONLY=${GPU_CHECK_NOTEBOOKS:-}       # e.g. "01 02 03": these notebooks only (two calls fit the 10-minute limit)
 BENCH=${GPU_CHECK_BENCH:-1}         # 0: skip the speed table (a second call)
 NB_TIMEOUT=240                      # seconds per notebook before it is stopped (status TIMEOUT)
-TOTAL_BUDGET=540                    # seconds for everything: the device tool stops a command at 600 s, and
+TOTAL_BUDGET=${GPU_CHECK_BUDGET:-540}                   # seconds for everything: the device tool stops a command at 600 s, and
                                     # then no table or runs.tgz would be written; a notebook that would
                                     # start too late is SKIPPED and each one's timeout is cut to fit
 NB_COMPILE=0                        # CL_COURSE_COMPILE for the notebooks: 0 eager (the bench times

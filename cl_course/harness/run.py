@@ -163,8 +163,9 @@ def run_once(pm, notebooks: list[Path], run_dir: Path, params: dict, args, where
     failures_path.write_text(json.dumps(failures, indent=2))
     table = write_summary(run_dir, failures)
     print(f"\nsummary ({run_dir / 'summary.md'}):\n{table}")
-    if failures:
-        print(f"{len(failures)} notebook(s) failed: {', '.join(failures)}", file=sys.stderr)
+    failed_now = [nb.stem for nb in notebooks if nb.stem in failures]  # this call's, not earlier calls' in the folder
+    if failed_now:
+        print(f"{len(failed_now)} of {len(notebooks)} notebook(s) failed: {', '.join(failed_now)}", file=sys.stderr)
         return 1
     return 0
 

@@ -157,3 +157,13 @@ def test_a_where_known_parameter_goes_only_to_the_notebooks_that_have_it(tmp_pat
         run.main(["--name", "w", "--runs-dir", str(tmp_path / "runs"), "-P", "betta", "2"])
     assert run.main(["01", "--name", "w", "--runs-dir", str(tmp_path / "runs"), "-P", "beta", "2"]) == 0  # 02 has it
     assert "beta" not in fake_notebook["calls"][-1]
+
+
+def test_the_exit_code_counts_only_this_calls_notebooks(tmp_path, fake_notebook):
+    runs = tmp_path / "runs"
+    (run.NOTEBOOKS / "02_other.ipynb").write_text("{}")
+    fake_notebook["fail"] = True
+    assert run.main(["01", "--name", "r", "--runs-dir", str(runs)]) == 1
+    fake_notebook["fail"] = False
+    assert run.main(["02", "--name", "r", "--runs-dir", str(runs)]) == 0  # 01's failure stays in the summary
+    assert "**FAILED** 01_fake" in (runs / "r" / "summary.md").read_text()
