@@ -48,6 +48,8 @@ CASES = {
     "fnc elimination (+detect)": _fnc("elimination", detect=True),
     "fnc attraction (+detect)": _fnc("attraction", detect=True),
     "ring_nt_xent (0.05, 0.6)": lambda z1, z2: losses.ring_nt_xent(z1, z2, temperature=0.5, lower=0.05, upper=0.6),
+    "ring_nt_xent CNCE (0.01, 0.1), resampled": lambda z1, z2: losses.ring_nt_xent(z1, z2, temperature=0.5, lower=0.01,
+                                                                                  upper=0.1, resample=True),
     "nonsemantic_nt_xent (K=1)": lambda z1, z2: losses.nonsemantic_nt_xent(z1, z2, _wcl.negatives, 0.5, 2.0),
     "weighted_debiased_nt_xent": lambda z1, z2: losses.weighted_debiased_nt_xent(z1, z2, _wcl.weights, 0.5, 0.1),
     "wcl: weights + weighted DCL": lambda z1, z2: _wcl(z1, z2),

@@ -15,10 +15,11 @@ from cl_course.losses import (
 from .reference_loops import randn
 
 
-def ring_loop(z1, z2, t, lower, upper, kept_counts=None):
+def ring_loop(z1, z2, t, lower, upper, kept_counts=None, resample=False):
     """Per anchor i, rank its N = 2B - 2 negatives by similarity (rank 0 = most similar; plain
     floats, so the ranks carry no gradient), keep ranks r with lower·N <= r < upper·N, and
-    l_i = -log(e^{s_ip/t} / (e^{s_ip/t} + sum_{k in ring} e^{s_ik/t})), in float64."""
+    l_i = -log(e^{s_ip/t} / (e^{s_ip/t} + w sum_{k in ring} e^{s_ik/t})), in float64, with
+    w = N / |ring| when resampling (N draws from the ring), else 1."""
     z = F.normalize(torch.cat([z1, z2]).double(), dim=1)
     n2 = z.shape[0]
     b = n2 // 2
@@ -33,7 +34,8 @@ def ring_loop(z1, z2, t, lower, upper, kept_counts=None):
         if kept_counts is not None:
             kept_counts.append(ring)
         pos = torch.exp(z[i] @ z[p] / t)
-        denom = pos + sum((torch.exp(z[i] @ z[k] / t) for k in ring), torch.zeros((), dtype=torch.float64))
+        w = n / len(ring) if resample else 1.0
+        denom = pos + w * sum((torch.exp(z[i] @ z[k] / t) for k in ring), torch.zeros((), dtype=torch.float64))
         losses.append(-torch.log(pos / denom))
     return torch.stack(losses).mean()
 
@@ -75,7 +77,8 @@ def test_a_ring_of_the_hardest_negatives_gives_a_larger_loss_than_one_of_the_eas
 
 @pytest.mark.parametrize("batch, lower, upper", [
     (6, 0.0, 1.0), (6, 0.1, 0.6), (6, 0.3, 0.7), (6, 0.51, 0.55), (6, 0.5, 0.55), (7, 0.2, 0.8),
-    (8, 0.25, 0.75), (8, 1 / 3, 2 / 3), (12, 0.05, 0.95), (12, 0.0, 0.01), (12, 0.99, 1.0), (3, 0.4, 0.6)])
+    (8, 0.25, 0.75), (8, 1 / 3, 2 / 3), (12, 0.05, 0.95), (12, 0.0, 0.01), (12, 0.99, 1.0), (3, 0.4, 0.6),
+    (64, 0.01, 0.1), (40, 0.0, 0.2), (33, 0.1, 0.25)])  # the last three: the partial top-k path (a band near the top)
 def test_ring_keeps_as_many_negatives_as_integers_in_the_band(batch, lower, upper):
     from cl_course.losses.ring import ring_mask
     from cl_course.losses.similarity import cosine_logits
@@ -158,3 +161,28 @@ def test_the_narrowest_ring_that_keeps_one_rank_is_accepted():
     gen = torch.Generator().manual_seed(0)
     z1, z2 = randn(gen, 4, 8), randn(gen, 4, 8)  # N = 6: (0.5, 0.51) keeps rank 3 only
     assert torch.isfinite(ring_nt_xent(z1, z2, 0.5, 0.5, 0.51))
+
+
+@pytest.mark.parametrize("batch, lower, upper", [(6, 0.1, 0.5), (8, 0.01, 0.1), (12, 0.0, 0.2), (9, 0.3, 1.0), (128, 0.01, 0.1)])
+def test_resampled_ring_matches_the_loop_with_n_draws_from_the_ring(batch, lower, upper):
+    gen = torch.Generator().manual_seed(batch)
+    z1, z2 = randn(gen, batch, 8), randn(gen, batch, 8)
+    got = ring_nt_xent(z1, z2, 0.5, lower, upper, resample=True)
+    assert got.item() == pytest.approx(ring_loop(z1, z2, 0.5, lower, upper, resample=True).item(), rel=1e-5)
+    assert got.item() > ring_nt_xent(z1, z2, 0.5, lower, upper).item()  # the ring's mass scaled up to N
+
+
+def test_resampling_the_full_ring_is_nt_xent():
+    gen = torch.Generator().manual_seed(1)
+    z1, z2 = randn(gen, 10, 8), randn(gen, 10, 8)
+    assert torch.allclose(ring_nt_xent(z1, z2, 0.3, 0.0, 1.0, resample=True), nt_xent(z1, z2, 0.3), atol=1e-6)
+
+
+def test_resampled_ring_gradients_match_the_loop():
+    gen = torch.Generator().manual_seed(2)
+    z1, z2 = randn(gen, 8, 6).requires_grad_(), randn(gen, 8, 6).requires_grad_()
+    ring_nt_xent(z1, z2, 0.5, 0.05, 0.4, resample=True).backward()
+    r1, r2 = z1.detach().clone().requires_grad_(), z2.detach().clone().requires_grad_()
+    ring_loop(r1, r2, 0.5, 0.05, 0.4, resample=True).backward()
+    torch.testing.assert_close(z1.grad, r1.grad.float(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(z2.grad, r2.grad.float(), atol=1e-5, rtol=1e-4)

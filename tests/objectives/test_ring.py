@@ -59,3 +59,13 @@ def test_with_a_batch_size_an_empty_ring_is_refused_when_built():
     with pytest.raises(ValueError, match="keeps no negative at batch size B=128"):
         RingObjective(views, lower=0.999, upper=1.0, batch_size=128)
     assert RingObjective(views, lower=0.05, upper=0.6, batch_size=128).knobs()["batch_size"] == 128
+
+
+def test_a_resampling_ring_objective_passes_resample_to_the_loss():
+    views, images, make = tiny_setup()
+    model = make()
+    objective = RingObjective(views, temperature=0.5, lower=0.1, upper=0.5, resample=True)
+    want = ring_nt_xent(*projections_by_hand(model, views, images, seed=1), 0.5, 0.1, 0.5, resample=True)
+    assert torch.allclose(objective(model, images, None, gen(1)), want, atol=1e-6)
+    with pytest.raises(ValueError, match="resample must be True or False"):
+        RingObjective(views, resample="yes")
