@@ -124,3 +124,26 @@ def test_notebook_01_fails_its_learning_assert_when_the_objective_is_broken(tmp_
                             kernel_name="python3", progress_bar=False, cwd=str(nb_path.parent))
     assert "did not beat the untrained encoder" in err.value.evalue
     assert "assert_learned" in err.value.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_opening_and_saving_in_jupyterlab_without_running_leaves_the_file_byte_identical(tmp_path, path):
+    """JupyterLab's save path: the server's contents manager reads the notebook, the kernel's start
+    sets the kernelspec and language_info, and the manager writes it back."""
+    import shutil
+
+    from jupyter_server.services.contents.filemanager import FileContentsManager
+
+    shutil.copy(path, tmp_path / path.name)
+    manager = FileContentsManager(root_dir=str(tmp_path))
+    model = manager.get(path.name, content=True, type="notebook")
+    model["content"]["metadata"].update(nbclean.jupyterlab_metadata())  # what the started kernel reports
+    manager.save({"type": "notebook", "format": "json", "content": model["content"]}, path.name)
+    assert (tmp_path / path.name).read_bytes() == path.read_bytes()
+
+
+def test_the_hygiene_check_flags_metadata_jupyterlab_would_rewrite():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    assert any("JupyterLab" in p for p in nbclean.problems(nb))
+    assert nbclean.problems(nbclean.clean(nb)) == []

@@ -1,4 +1,6 @@
-"""Strip outputs and execution counts from notebooks (notebooks are stored clean: docs/architecture.md).
+"""Strip outputs and execution counts from notebooks (notebooks are stored clean: docs/architecture.md),
+and store the notebook metadata JupyterLab writes for the ``python3`` kernel, so that opening a
+notebook in JupyterLab does not mark it changed (and autosave does not rewrite the tracked file).
 
     python -m cl_course.harness.nbclean notebooks/*.ipynb          # clean in place
     python -m cl_course.harness.nbclean --check notebooks/*.ipynb  # exit 1 if any is unclean
@@ -8,6 +10,23 @@ from __future__ import annotations
 import sys
 
 import nbformat
+
+
+def jupyterlab_metadata() -> dict:
+    """The notebook metadata JupyterLab sets once the ``python3`` kernel has started: the installed
+    kernelspec's name, display name and language, and ipykernel's ``language_info`` (its Python
+    version is this interpreter's: on another Python, JupyterLab updates that one field)."""
+    from ipykernel.ipkernel import IPythonKernel
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    return {"kernelspec": {"display_name": spec.display_name, "language": spec.language, "name": "python3"},
+            "language_info": dict(IPythonKernel.language_info)}
+
+
+def _without_version(metadata: dict) -> dict:
+    info = {k: v for k, v in metadata.get("language_info", {}).items() if k != "version"}
+    return {"kernelspec": metadata.get("kernelspec"), "language_info": info}
 
 
 def problems(nb) -> list[str]:
@@ -21,6 +40,8 @@ def problems(nb) -> list[str]:
         found.append("has no cell tagged 'parameters'")
     if nb.metadata.get("kernelspec", {}).get("name") != "python3":
         found.append("kernelspec is not python3")
+    elif _without_version(nb.metadata) != _without_version(jupyterlab_metadata()):
+        found.append("metadata differs from what JupyterLab writes for the python3 kernel (run nbclean)")
     return found
 
 
@@ -31,7 +52,7 @@ def clean(nb):
         c.metadata.pop("execution", None)
         c.metadata.pop("papermill", None)
     nb.metadata.pop("papermill", None)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata.update(jupyterlab_metadata())
     return nb
 
 
