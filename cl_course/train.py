@@ -179,7 +179,8 @@ def run_fingerprint(model: nn.Module, images: torch.Tensor, *, extra: dict | Non
             **({"extra": extra} if extra else {})}
 
 
-def _differences(saved: dict, now: dict) -> list[str]:
+def differences(saved: dict, now: dict) -> list[str]:
+    """One line per key whose value differs between two fingerprints."""
     keys = sorted(set(saved) | set(now))
     return [f"{k}: saved {_short(saved.get(k))}, now {_short(now.get(k))}" for k in keys if saved.get(k) != now.get(k)]
 
@@ -210,7 +211,7 @@ def load_checkpoint(path: Path, device: torch.device, fingerprint: dict) -> dict
         raise CheckpointError(f"{path} is not a checkpoint of cl_course.train.fit (it needs {', '.join(needed)}); {fix}")
     saved = state.get("fingerprint")
     if saved != fingerprint:
-        diff = _differences(saved or {}, fingerprint) if isinstance(saved, dict) else ["no fingerprint saved"]
+        diff = differences(saved or {}, fingerprint) if isinstance(saved, dict) else ["no fingerprint saved"]
         raise CheckpointError(f"the checkpoint {path} was saved by a run shaped otherwise "
                               f"({'; '.join(diff)}); {fix}")
     return state

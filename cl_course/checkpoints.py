@@ -1,0 +1,117 @@
+"""Trained encoders on disk, with a fingerprint of everything that shaped them.
+
+One format serves the shared SimCLR start of notebooks 03-05, the checkpoints the training command
+(``python -m cl_course.pretrain``) writes, and the ``checkpoint`` parameter of every notebook::
+
+    {"format": FORMAT, "model": state_dict, "fingerprint": {...}, "history": [epoch records]}
+
+Files are written atomically and read with ``torch.load(..., weights_only=True)``: a file that
+holds anything but tensors and plain values is refused, never unpickled. A fingerprint is a plain
+dict (recipe values, seed, data set, model shapes, :func:`code_version`); a file whose fingerprint
+differs from the one asked for raises :class:`~cl_course.train.CheckpointError` naming what
+differs, so a cache is retrained rather than silently reused.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .train import CheckpointError, differences
+
+FORMAT = "cl_course.encoder.v1"
+PACKAGE = Path(__file__).resolve().parent
+
+
+def code_version() -> str:
+    """A short hash of the library's source (``cl_course/*.py``, ``losses/``, ``objectives/``): any
+    change to the code that trains an encoder changes it, and with it every fingerprint that holds it."""
+    digest = hashlib.sha256()
+    files = sorted([*PACKAGE.glob("*.py"), *PACKAGE.glob("losses/*.py"), *PACKAGE.glob("objectives/*.py")])
+    for path in files:
+        digest.update(path.relative_to(PACKAGE).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def fingerprint_hash(fingerprint: dict) -> str:
+    """8 hex characters naming a fingerprint (for file names; the file itself holds the full dict)."""
+    return hashlib.sha256(repr(sorted(fingerprint.items())).encode()).hexdigest()[:8]
+
+
+def save_encoder(path: str | os.PathLike, model: nn.Module, fingerprint: dict,
+                 history: list[dict] | None = None) -> Path:
+    """Write ``model``'s state (on the CPU) with ``fingerprint`` and its training ``history`` to ``path``
+    (atomically: a reader never sees half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": FORMAT, "model": state, "fingerprint": fingerprint, "history": list(history or [])}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_encoder(path: str | os.PathLike) -> dict:
+    """The record saved in ``path`` (``weights_only=True``), checked to be of this format.
+
+    Raises:
+        FileNotFoundError: no such file. CheckpointError: unreadable, or not an encoder checkpoint.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated file, not a torch file, or objects that are not plain values
+        reason = (str(exc).splitlines() or [""])[0][:120]
+        raise CheckpointError(f"the checkpoint {path} cannot be read ({type(exc).__name__}: {reason}); "
+                              "delete it, or train it again") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an encoder checkpoint of cl_course (format {FORMAT!r}: model, "
+                              "fingerprint, history); write one with cl_course.checkpoints.save_encoder or "
+                              "python -m cl_course.pretrain")
+    return record
+
+
+def load_encoder(path: str | os.PathLike, model: nn.Module, fingerprint: dict | None) -> dict:
+    """Load the encoder saved in ``path`` into ``model`` and return its record; with a ``fingerprint``,
+    only when the saved one equals it.
+
+    Raises:
+        CheckpointError: unreadable, not an encoder checkpoint, or saved by a run shaped otherwise
+            (the message lists every value that differs).
+    """
+    record = read_encoder(path)
+    saved = record.get("fingerprint")
+    if fingerprint is not None and saved != fingerprint:
+        diff = differences(saved, fingerprint) if isinstance(saved, dict) else ["no fingerprint saved"]
+        raise CheckpointError(f"the checkpoint {path} was trained otherwise than this run asks "
+                              f"({'; '.join(diff)}); train it again for this run, or run with the settings it "
+                              "was trained with")
+    try:
+        model.load_state_dict(record["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"the checkpoint {path} does not fit this model: {str(exc).splitlines()[0]}") from None
+    return record
+
+
+# The recipe values that shape a trained encoder (a profile's training knobs; sizes of evaluation are not).
+RECIPE_KEYS = ("dataset", "n_train", "encoder", "width", "stages", "stem_stride", "image_size", "crop_scale",
+               "epochs", "batch_size", "lr", "weight_decay", "optimizer", "warmup_epochs")
+
+
+def encoder_fingerprint(*, recipe: dict, seed: int, method: dict, data: str, n_images: int,
+                        model: nn.Module) -> dict:
+    """The fingerprint of an encoder trained with ``recipe`` (a profile's values; the keys of
+    :data:`RECIPE_KEYS` it has), ``seed``, ``method`` (an objective's ``knobs()``) on ``n_images``
+    images of the data set ``data``, for ``model``'s parameter shapes, by this code
+    (:func:`code_version`). The notebooks and ``python -m cl_course.pretrain`` both build it here,
+    so a checkpoint from either fits the other exactly when the runs were shaped alike."""
+    return {"recipe": {k: recipe[k] for k in RECIPE_KEYS if k in recipe}, "seed": int(seed),
+            "method": dict(method), "data": str(data), "n_images": int(n_images),
+            "model": {name: list(t.shape) for name, t in model.state_dict().items()},
+            "code": code_version()}
