@@ -33,7 +33,7 @@ def code_version() -> str:
     files = sorted([*PACKAGE.glob("*.py"), *PACKAGE.glob("losses/*.py"), *PACKAGE.glob("objectives/*.py")])
     for path in files:
         digest.update(path.relative_to(PACKAGE).as_posix().encode())
-        digest.update(path.read_bytes())
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n"))  # a Windows checkout hashes alike
     return digest.hexdigest()[:12]
 
 

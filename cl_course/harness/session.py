@@ -21,8 +21,8 @@ from ..data import REAL_DATASETS, DataNotFoundError, ImageDataset, default_data_
 from ..evaluate import embed, group_report, knn_monitor, knn_predict, knn_top1, linear_probe
 from ..models import ContrastiveModel, build_model
 from ..shortcuts import BIASED_DATASETS, load_biased_dataset, shortcut_views_kwargs
-from ..train import History, fit
-from . import profiles
+from ..train import CheckpointError, History, fit
+from . import encoders, profiles
 from .parameters import as_list, check_injected
 from .variants import Comparison, ProbeBatch, run_variants
 
@@ -50,6 +50,9 @@ class Session:
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     family: str = "contrastive"
+    checkpoint: Path | None = None          # -p checkpoint FILE: an encoder to load instead of training
+    checkpoint_fingerprint: dict = field(default_factory=dict)
+    checkpoint_used: bool = False
 
     # --- building blocks -------------------------------------------------------------------
     def views(self, **changes) -> SimCLRViews:
@@ -94,14 +97,30 @@ class Session:
                                 "objective": objective.knobs() if hasattr(objective, "knobs") else repr(objective)})
 
     def compare(self, variants: dict, *, epochs: int | None = None, groups: bool | None = None,
-                probe: bool = True, monitor: bool = True, untrained: dict | None = None) -> Comparison:
+                probe: bool = True, monitor: bool = True, untrained: dict | None = None,
+                start: encoders.TrainedEncoder | None = None) -> Comparison:
         """Train every objective of ``variants`` (name → objective) from the same initialisation on
         the same batches and views for ``epochs`` (the profile's ``compare_epochs``), evaluate each,
-        and the untrained encoder once (``untrained`` reuses an earlier result). ``groups``: the
-        group figures of a biased data set (default: on the shortcut notebooks)."""
+        and the untrained encoder once (``untrained`` reuses an earlier result). With ``start`` (e.g.
+        :meth:`shared_start`) every variant is fine-tuned from a copy of that encoder, which is
+        evaluated too (row ``"start"``). Each trained encoder is cached (:mod:`.encoders`): a rerun with
+        the same settings loads it instead of training. ``groups``: the group figures of a biased data
+        set (default: on the shortcut notebooks)."""
         groups = self.family == "shortcut" if groups is None else groups
         return run_variants(self, variants, epochs=epochs or self.cfg["compare_epochs"], groups=groups,
-                            probe=probe, monitor=monitor, untrained=untrained)
+                            probe=probe, monitor=monitor, untrained=untrained, start=start)
+
+    def shared_start(self, monitor: bool = True) -> encoders.TrainedEncoder:
+        """The course's SimCLR encoder for this profile and seed — notebook 01's recipe (the
+        profile's temperature and epochs) — from the ``checkpoint`` parameter or the cache when it is
+        there (notebook 01 leaves it), else trained now (and cached for the next notebook)."""
+        from ..objectives import SimCLRObjective
+
+        simclr = SimCLRObjective(self.views(), temperature=self.cfg["temperature"])
+        start = encoders.obtain(self, simclr, self.cfg["epochs"], monitor=monitor)
+        print(f"shared start: SimCLR, {self.cfg['epochs']} epochs, t = {self.cfg['temperature']}, seed {self.seed} "
+              f"({'loaded from ' + str(start.path) if start.loaded else 'trained here, cached at ' + str(start.path)})")
+        return start
 
     def features(self, model, views: SimCLRViews | None = None, encoder=None) -> dict:
         """Encoder features of the whole train and test sets: ``{"train", "test"}`` (``encoder``
@@ -179,6 +198,11 @@ class Session:
         headline ``metrics``, every variant's figures and every method's knobs (``methods``:
         name → objective or knobs dict)."""
         methods = {name: (m.knobs() if hasattr(m, "knobs") else m) for name, m in (methods or {}).items()}
+        if self.checkpoint is not None and not self.checkpoint_used:
+            raise CheckpointError(
+                f"the checkpoint {self.checkpoint} ({self.checkpoint_fingerprint.get('method')}, "
+                f"{self.checkpoint_fingerprint.get('recipe', {}).get('epochs')} epochs) fits no encoder this notebook "
+                "trains: nothing was loaded from it")
         record = {
             "notebook": self.notebook,
             "profile": self.profile,
@@ -191,6 +215,7 @@ class Session:
             "variants": _plain(variants or {}),
             "methods": _plain(methods),
             "notes": self.notes,
+            "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)
         path = self.output_dir / f"{self.notebook}.json"
@@ -229,7 +254,7 @@ def _needs_real_data(dataset: str) -> bool:
 
 def setup(notebook: str, profile: str | None = None, seed: int = 0, data_root=None, output_dir=None,
           method_params: dict | None = None, family: str = "contrastive", namespace: dict | None = None,
-          **overrides) -> Session:
+          checkpoint=None, **overrides) -> Session:
     """Resolve a notebook's parameters and load its data.
 
     ``profile``: ``"ci"``, ``"cpu"``, ``"gpu"`` or ``"auto"`` (``None``: ``$CL_COURSE_PROFILE``,
@@ -240,11 +265,14 @@ def setup(notebook: str, profile: str | None = None, seed: int = 0, data_root=No
     ``family="shortcut"`` selects the biased data sets of notebooks 06-07 (with their ``rho``).
     ``namespace`` (the notebook's ``globals()``): a parameter that papermill injected but the
     notebook does not have stops here, and list-valued parameters given as a string or a single
-    value become lists in it (:mod:`cl_course.harness.parameters`).
+    value become lists in it (:mod:`cl_course.harness.parameters`). ``checkpoint``: an encoder file
+    (:mod:`cl_course.checkpoints`) loaded instead of training the encoder it fits; one trained with
+    another recipe, seed, data set or code stops here.
 
     Raises:
         ConfigError: unknown profile or parameter, or a value out of range.
         DataNotFoundError: an explicit cpu/gpu profile whose data is missing on an offline machine.
+        CheckpointError: a ``checkpoint`` that cannot be read or does not fit this run.
     """
     if namespace is not None:
         check_injected(notebook, namespace)
@@ -280,6 +308,10 @@ def setup(notebook: str, profile: str | None = None, seed: int = 0, data_root=No
     session = Session(notebook=notebook, profile=name, cfg=cfg, seed=seed, device=device, data=data,
                       output_dir=out, params={"requested_profile": requested, "data_root": str(root),
                                               **(method_params or {})}, notes=notes, family=family)
+    if checkpoint:
+        session.checkpoint = Path(checkpoint).expanduser()
+        session.checkpoint_fingerprint = encoders.check_checkpoint(session, session.checkpoint)
+        session.params["checkpoint"] = str(session.checkpoint)
     print(f"profile {name} | {data!r} | device {describe_device(device)} | output {out}")
     print("configuration: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     return session

@@ -11,6 +11,7 @@ from torch import nn
 from ..train import History
 
 UNTRAINED = "untrained"
+START = "start"   # the encoder a fine-tuning comparison starts from
 
 
 @dataclass
@@ -37,10 +38,12 @@ class Comparison:
     models: dict[str, nn.Module] = field(default_factory=dict)
     objectives: dict = field(default_factory=dict)
 
+    start: object = None  # the TrainedEncoder every variant was fine-tuned from, if any
+
     @property
     def trained(self) -> list[str]:
-        """The names of the trained variants (every result but the untrained encoder's)."""
-        return [n for n in self.results if n != UNTRAINED]
+        """The names of the compared variants (every result but the untrained encoder's and the start's)."""
+        return [n for n in self.results if n not in (UNTRAINED, START)]
 
     def metrics(self, keys=("knn_top1",)) -> dict:
         """The figures flattened for the results JSON: ``{"<key>[<variant>]": value}``."""
@@ -67,20 +70,23 @@ class Comparison:
 
 
 def run_variants(session, variants: dict, *, epochs: int, groups: bool, probe: bool, monitor: bool,
-                 untrained: dict | None) -> Comparison:
-    """Train and evaluate each variant (see :meth:`Session.compare`)."""
-    comparison = Comparison(epochs=epochs)
+                 untrained: dict | None, start=None) -> Comparison:
+    """Train (or load from the cache) and evaluate each variant (see :meth:`Session.compare`)."""
+    from .encoders import obtain
+
+    comparison = Comparison(epochs=epochs, start=start)
 
     def evaluate(model):
         return session.evaluate_groups(model, probe=probe) if groups else session.evaluate(model, probe=probe)
 
     comparison.results[UNTRAINED] = untrained if untrained is not None else evaluate(session.model())
+    if start is not None:
+        comparison.results[START] = evaluate(start.model)
     for name, objective in variants.items():
-        print(f"--- {name}", flush=True)
-        build = getattr(objective, "build_model", None)
-        model = build(session.model, session.seed) if build is not None else session.model()
-        comparison.histories[name] = session.train(model, objective, epochs=epochs, monitor=monitor)
-        comparison.results[name] = evaluate(model)
-        comparison.models[name] = model
+        print(f"--- {name}" + (" (fine-tuned from the start)" if start is not None else ""), flush=True)
+        trained = obtain(session, objective, epochs, start=start, monitor=monitor)
+        comparison.histories[name] = trained.history
+        comparison.results[name] = evaluate(trained.model)
+        comparison.models[name] = trained.model
         comparison.objectives[name] = objective
     return comparison

@@ -1,0 +1,112 @@
+"""Trained encoders a notebook reuses instead of training again.
+
+* **The shared start.** Notebook 01's SimCLR encoder, trained with the profile's recipe for the
+  run's seed, is the starting point of 03-05: their variants are fine-tuned from it for the same
+  number of steps (SimCLR included). :meth:`Session.shared_start` loads it from the cache when 01
+  (or an earlier notebook) left it there, and trains it otherwise.
+* **The cache.** Every encoder a notebook trains through :meth:`Session.compare` or
+  :meth:`Session.shared_start` is saved in ``<output_dir>/cache`` (``$CL_COURSE_CACHE`` overrides)
+  under the fingerprint of everything that shaped it (:func:`cl_course.checkpoints.encoder_fingerprint`:
+  recipe, seed, method and knobs, data, model shapes, the library's code version, and the start it
+  was fine-tuned from). A rerun with the same settings loads it; anything else trains anew — a
+  cache is never reused for a run shaped otherwise.
+* **A checkpoint parameter.** ``-p checkpoint FILE`` (a file written by ``python -m cl_course.pretrain``
+  or taken from a cache) is used for the encoder it fits; one trained with another recipe, seed,
+  data set or code is refused at set-up, naming what differs.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from .. import checkpoints
+from ..train import CheckpointError, History, differences
+
+
+@dataclass
+class TrainedEncoder:
+    """A model trained (or loaded) for a notebook: its history, fingerprint and file."""
+
+    model: nn.Module
+    history: History
+    fingerprint: dict
+    path: Path
+    loaded: bool  # True when it came from the cache or a checkpoint rather than training here
+
+
+def cache_dir(output_dir: Path) -> Path:
+    """``$CL_COURSE_CACHE`` if set, else ``output_dir/cache``."""
+    env = os.environ.get("CL_COURSE_CACHE")
+    return Path(env).expanduser() if env else Path(output_dir) / "cache"
+
+
+def build(session, objective, seed: int | None = None) -> nn.Module:
+    """A freshly initialised model for ``objective`` (its own ``build_model`` where it has one)."""
+    make = getattr(objective, "build_model", None)
+    return make(session.model, session.seed if seed is None else seed) if make is not None else session.model()
+
+
+def fingerprint(session, objective, epochs: int, start: TrainedEncoder | None = None) -> dict:
+    """What shapes ``objective`` trained for ``epochs`` in this session (from ``start`` if given)."""
+    fp = checkpoints.encoder_fingerprint(
+        recipe={**session.cfg, "epochs": epochs}, seed=session.seed, method=objective.knobs(),
+        data=session.data.name, n_images=len(session.data.x_train), model=build(session, objective))
+    if start is not None:
+        fp["start"] = start.fingerprint
+    return fp
+
+
+def file_name(session, objective, fp: dict) -> str:
+    method = "".join(ch if ch.isalnum() else "-" for ch in str(objective.knobs().get("method", "encoder")).lower())
+    return f"{method}-{session.profile}-seed{session.seed}-{checkpoints.fingerprint_hash(fp)}.pt"
+
+
+def check_checkpoint(session, path) -> dict:
+    """Read the checkpoint given as a notebook parameter and refuse it at set-up when it was trained
+    with another recipe, seed, data set or code than this session's (the method is matched when an
+    encoder is asked for). Returns its fingerprint."""
+    record = checkpoints.read_encoder(path)
+    saved = record.get("fingerprint") or {}
+    recipe = {k: session.cfg[k] for k in checkpoints.RECIPE_KEYS if k in session.cfg and k != "epochs"}
+    now = {"recipe": recipe, "seed": session.seed, "data": session.data.name,
+           "n_images": len(session.data.x_train), "code": checkpoints.code_version()}
+    was = {**{k: saved.get(k) for k in now}, "recipe": {k: (saved.get("recipe") or {}).get(k) for k in recipe}}
+    if was != now:
+        raise CheckpointError(f"the checkpoint {path} does not fit this run ({'; '.join(differences(was, now))}); "
+                              "run the notebook with the settings it was trained with, or train one for these")
+    return saved
+
+
+def obtain(session, objective, epochs: int, *, start: TrainedEncoder | None = None,
+           monitor: bool = True) -> TrainedEncoder:
+    """``objective`` trained for ``epochs`` (fine-tuned from a copy of ``start`` if given): from the
+    session's checkpoint when it fits, else from the cache when an identical run left it there,
+    else trained now and cached."""
+    fp = fingerprint(session, objective, epochs, start)
+    model = build(session, objective)
+    given = session.checkpoint
+    if given is not None and session.checkpoint_fingerprint.get("method") == fp["method"] \
+            and session.checkpoint_fingerprint.get("recipe", {}).get("epochs") == epochs and start is None:
+        record = checkpoints.load_encoder(given, model, fp)
+        session.checkpoint_used = True
+        print(f"loaded {objective.knobs().get('method')} from the checkpoint {given} (not trained here)")
+        return TrainedEncoder(model.to(session.device).eval(), History(list(record["history"])), fp, Path(given), True)
+    path = cache_dir(session.output_dir) / file_name(session, objective, fp)
+    if path.exists():
+        try:
+            record = checkpoints.load_encoder(path, model, fp)
+        except CheckpointError as exc:  # a damaged file or a hash clash: never reused, trained again
+            print(f"not reusing the cache: {exc}")
+        else:
+            print(f"loaded from the cache {path} (trained by an earlier run with these settings; "
+                  "delete the file to train again)")
+            return TrainedEncoder(model.to(session.device).eval(), History(list(record["history"])), fp, path, True)
+    if start is not None:
+        model.load_state_dict(start.model.state_dict())
+    history = session.train(model, objective, epochs=epochs, monitor=monitor)
+    checkpoints.save_encoder(path, model, fp, history.epochs)
+    return TrainedEncoder(model, history, fp, path, False)
+
