@@ -69,6 +69,17 @@ class Comparison:
         return "\n".join(lines)
 
 
+def step_cost(history: History) -> dict:
+    """``{"epoch_time_s": ...}``: the median training time of an epoch (steps only: no monitor, no
+    checkpoint; the median leaves out a first epoch slowed by compilation). Notebook 08 compares it
+    with SimCLR's in the same run as the cost of a step. Empty without timed epochs."""
+    times = sorted(t for t in history.column("time_s") if t is not None)
+    if not times:
+        return {}
+    mid = len(times) // 2
+    return {"epoch_time_s": times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2}
+
+
 def run_variants(session, variants: dict, *, epochs: int, groups: bool, probe: bool, monitor: bool,
                  untrained: dict | None, start=None) -> Comparison:
     """Train (or load from the cache) and evaluate each variant (see :meth:`Session.compare`)."""
@@ -86,7 +97,7 @@ def run_variants(session, variants: dict, *, epochs: int, groups: bool, probe: b
         print(f"--- {name}" + (" (fine-tuned from the start)" if start is not None else ""), flush=True)
         trained = obtain(session, objective, epochs, start=start, monitor=monitor)
         comparison.histories[name] = trained.history
-        comparison.results[name] = evaluate(trained.model)
+        comparison.results[name] = {**evaluate(trained.model), **step_cost(trained.history)}
         comparison.models[name] = trained.model
         comparison.objectives[name] = objective
     return comparison

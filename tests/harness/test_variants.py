@@ -67,7 +67,15 @@ def test_compare_reuses_a_given_untrained_result(tiny):
     views = tiny.views()
     floor = {"knn_top1": 0.123}
     c = tiny.compare({"simclr": SimCLRObjective(views)}, probe=False, monitor=False, untrained=floor)
-    assert c.results[UNTRAINED] is floor and set(c.results["simclr"]) == {"knn_top1"}
+    assert c.results[UNTRAINED] is floor and set(c.results["simclr"]) == {"knn_top1", "epoch_time_s"}
+
+
+def test_step_cost_is_the_median_epoch_time():
+    from cl_course.harness.variants import step_cost
+    from cl_course.train import History
+
+    h = History(epochs=[{"epoch": e, "time_s": t} for e, t in enumerate([9.0, 2.0, 3.0, 2.5], 1)])
+    assert step_cost(h) == {"epoch_time_s": 2.75} and step_cost(History()) == {}
 
 
 def test_a_sign_flipped_loss_fails_the_learning_assert(tmp_path):
