@@ -42,6 +42,15 @@ def fingerprint_hash(fingerprint: dict) -> str:
     return hashlib.sha256(repr(sorted(fingerprint.items())).encode()).hexdigest()[:8]
 
 
+def file_name(fingerprint: dict, profile: str) -> str:
+    """The file name an encoder is cached under: ``<method>-<profile>-seed<k>-<hash>.pt``. The
+    notebooks' cache and ``python -m cl_course.pretrain`` both name files so, which lets a folder of
+    checkpoints stand in for a cache (``-p checkpoint FOLDER``)."""
+    method = str((fingerprint.get("method") or {}).get("method", "encoder")).lower()
+    method = "".join(ch if ch.isalnum() else "-" for ch in method)
+    return f"{method}-{profile}-seed{fingerprint.get('seed')}-{fingerprint_hash(fingerprint)}.pt"
+
+
 def save_encoder(path: str | os.PathLike, model: nn.Module, fingerprint: dict,
                  history: list[dict] | None = None) -> Path:
     """Write ``model``'s state (on the CPU) with ``fingerprint`` and its training ``history`` to ``path``

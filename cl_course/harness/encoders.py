@@ -12,7 +12,9 @@
   cache is never reused for a run shaped otherwise.
 * **A checkpoint parameter.** ``-p checkpoint FILE`` (a file written by ``python -m cl_course.pretrain``
   or taken from a cache) is used for the encoder it fits; one trained with another recipe, seed,
-  data set or code is refused at set-up, naming what differs.
+  data set or code is refused at set-up, naming what differs. ``-p checkpoint FOLDER`` (a cache a
+  lab filled on a GPU server, or the training command's output folder) is searched for every
+  encoder the notebook needs, by fingerprint; what is not there is trained.
 """
 from __future__ import annotations
 
@@ -59,11 +61,6 @@ def fingerprint(session, objective, epochs: int, start: TrainedEncoder | None = 
     return fp
 
 
-def file_name(session, objective, fp: dict) -> str:
-    method = "".join(ch if ch.isalnum() else "-" for ch in str(objective.knobs().get("method", "encoder")).lower())
-    return f"{method}-{session.profile}-seed{session.seed}-{checkpoints.fingerprint_hash(fp)}.pt"
-
-
 def check_checkpoint(session, path) -> dict:
     """Read the checkpoint given as a notebook parameter and refuse it at set-up when it was trained
     with another recipe, seed, data set or code than this session's (the method is matched when an
@@ -87,14 +84,20 @@ def obtain(session, objective, epochs: int, *, start: TrainedEncoder | None = No
     else trained now and cached."""
     fp = fingerprint(session, objective, epochs, start)
     model = build(session, objective)
+    name = checkpoints.file_name(fp, session.profile)
     given = session.checkpoint
-    if given is not None and session.checkpoint_fingerprint.get("method") == fp["method"] \
-            and session.checkpoint_fingerprint.get("recipe", {}).get("epochs") == epochs and start is None:
+    if given is not None and given.is_dir():
+        given = given / name if (given / name).exists() else None
+    elif given is not None and not (session.checkpoint_fingerprint.get("method") == fp["method"]
+                                    and session.checkpoint_fingerprint.get("recipe", {}).get("epochs") == epochs
+                                    and start is None):
+        given = None
+    if given is not None:
         record = checkpoints.load_encoder(given, model, fp)
         session.checkpoint_used = True
         print(f"loaded {objective.knobs().get('method')} from the checkpoint {given} (not trained here)")
         return TrainedEncoder(model.to(session.device).eval(), History(list(record["history"])), fp, Path(given), True)
-    path = cache_dir(session.output_dir) / file_name(session, objective, fp)
+    path = cache_dir(session.output_dir) / name
     if path.exists():
         try:
             record = checkpoints.load_encoder(path, model, fp)

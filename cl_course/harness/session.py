@@ -198,7 +198,7 @@ class Session:
         headline ``metrics``, every variant's figures and every method's knobs (``methods``:
         name → objective or knobs dict)."""
         methods = {name: (m.knobs() if hasattr(m, "knobs") else m) for name, m in (methods or {}).items()}
-        if self.checkpoint is not None and not self.checkpoint_used:
+        if self.checkpoint is not None and self.checkpoint.is_file() and not self.checkpoint_used:
             raise CheckpointError(
                 f"the checkpoint {self.checkpoint} ({self.checkpoint_fingerprint.get('method')}, "
                 f"{self.checkpoint_fingerprint.get('recipe', {}).get('epochs')} epochs) fits no encoder this notebook "
@@ -267,7 +267,7 @@ def setup(notebook: str, profile: str | None = None, seed: int = 0, data_root=No
     notebook does not have stops here, and list-valued parameters given as a string or a single
     value become lists in it (:mod:`cl_course.harness.parameters`). ``checkpoint``: an encoder file
     (:mod:`cl_course.checkpoints`) loaded instead of training the encoder it fits; one trained with
-    another recipe, seed, data set or code stops here.
+    another recipe, seed, data set or code stops here; a folder of them is searched for each encoder.
 
     Raises:
         ConfigError: unknown profile or parameter, or a value out of range.
@@ -310,7 +310,8 @@ def setup(notebook: str, profile: str | None = None, seed: int = 0, data_root=No
                                               **(method_params or {})}, notes=notes, family=family)
     if checkpoint:
         session.checkpoint = Path(checkpoint).expanduser()
-        session.checkpoint_fingerprint = encoders.check_checkpoint(session, session.checkpoint)
+        if not session.checkpoint.is_dir():  # a folder is searched per encoder; a file is checked now
+            session.checkpoint_fingerprint = encoders.check_checkpoint(session, session.checkpoint)
         session.params["checkpoint"] = str(session.checkpoint)
     print(f"profile {name} | {data!r} | device {describe_device(device)} | output {out}")
     print("configuration: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
