@@ -53,6 +53,10 @@ class ImageDataset:
     attr_train: torch.Tensor | None = None
     attr_test: torch.Tensor | None = None
     attributes: list[str] | None = None
+    # The training images before the shortcut was applied (uint8, same order as x_train) and how it
+    # is applied ("paint"/"tint"): cl_course.shortcuts recolours them into an unbiased training split.
+    x_train_source: torch.Tensor | None = None
+    colouring: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -80,6 +84,8 @@ class ImageDataset:
 
         tr, te = pick(self.y_train, n_train), pick(self.y_test, n_test)
         attrs = {} if self.attr_train is None else dict(attr_train=self.attr_train[tr], attr_test=self.attr_test[te])
+        if self.x_train_source is not None:
+            attrs["x_train_source"] = self.x_train_source[tr]
         return replace(self, x_train=self.x_train[tr], y_train=self.y_train[tr],
                        x_test=self.x_test[te], y_test=self.y_test[te], **attrs)
 

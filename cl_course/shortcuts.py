@@ -13,13 +13,21 @@ its group is ``(label, colour)``.
 * ``tinted_cifar10`` (``gpu``): each CIFAR-10 image blended with a flat wash of the colour,
   ``x' = (1 - s) x + s c`` with ``s = 0.35``: the photo stays recognisable, the tint gives the class away.
 
+**Independent draws.** The colours are drawn from a stream of their own (:func:`colour_generator`),
+never from the generator a subset is drawn with (:meth:`ImageDataset.subset` uses the plain seed):
+sharing one made class 0's subset consist of exactly its bias-aligned images (no bias-conflicting 0).
+
+**An unbiased training split** (:func:`unbiased_training_split`): the same training images
+recoloured so that every class carries every colour equally often (colour independent of the
+label), for a kNN bank and a linear probe that cannot profit from the colour (evaluation only).
+
 Colour jitter and random grayscale would erase this shortcut: notebooks 06 and 07 train with
 crops only (see :func:`shortcut_views_kwargs`).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -35,6 +43,16 @@ TINT_STRENGTH = 0.35
 # name -> (the real data set it is made from, how the colour is applied)
 BIASED_DATASETS = {"colored_mnist": ("mnist", "paint"), "colored_digits": ("digits", "paint"),
                    "tinted_cifar10": ("cifar10", "tint")}
+
+
+# Offsets that give each random draw of this module a stream of its own (never seed 0 of a subset).
+_COLOUR_STREAM = 0x5EED_C010
+_BALANCED_STREAM = 0x5EED_BA1A
+
+
+def colour_generator(seed: int, stream: int = _COLOUR_STREAM) -> torch.Generator:
+    """The generator of this module's draws for ``seed``: a stream apart from ``manual_seed(seed)``."""
+    return torch.Generator().manual_seed(stream + int(seed))
 
 
 def check_rho(rho: float) -> float:
@@ -93,14 +111,15 @@ def make_biased(base: ImageDataset, rho: float, how: str, name: str, seed: int =
     num = len(PALETTE)
     if base.num_classes > num:
         raise ValueError(f"{base.name} has {base.num_classes} classes but the palette only {num} colours")
-    gen = torch.Generator().manual_seed(seed)
+    gen = colour_generator(seed)
     attr_train = shortcut_attributes(base.y_train, rho, num, gen)
     attr_test = torch.randint(num, (len(base.y_test),), generator=gen)
     x_train = apply_colour(base.x_train, attr_train, how)
     mean, std = _channel_stats(x_train)
     return replace(base, name=name, x_train=x_train, x_test=apply_colour(base.x_test, attr_test, how),
                    mean=mean, std=std, attr_train=attr_train, attr_test=attr_test,
-                   attributes=list(COLOUR_NAMES), source=f"{base.source}, coloured (rho={rho})")
+                   attributes=list(COLOUR_NAMES), source=f"{base.source}, coloured (rho={rho})",
+                   x_train_source=base.x_train, colouring=how)
 
 
 def load_biased_dataset(name: str, rho: float, root=None, download: bool | None = None, seed: int = 0) -> ImageDataset:
@@ -110,6 +129,39 @@ def load_biased_dataset(name: str, rho: float, root=None, download: bool | None 
     rho = check_rho(rho)
     source, how = BIASED_DATASETS[name]
     return make_biased(load_dataset(source, root, download), rho, how, name, seed)
+
+
+def balanced_attributes(labels: torch.Tensor, num_attrs: int, gen: torch.Generator) -> torch.Tensor:
+    """An attribute per sample ``(N,)`` with every attribute equally often within each class (counts
+    differ by at most one), in a random order: the attribute carries no information about the label."""
+    attrs = torch.empty_like(labels)
+    for c in labels.unique().tolist():
+        idx = torch.nonzero(labels == c).flatten()
+        offset = int(torch.randint(num_attrs, (1,), generator=gen))  # which colours get the spare images
+        cycle = (torch.arange(len(idx)) + offset) % num_attrs
+        attrs[idx] = cycle[torch.randperm(len(idx), generator=gen)]
+    return attrs
+
+
+@dataclass
+class UnbiasedSplit:
+    """Training images recoloured with colours independent of the label (:func:`unbiased_training_split`)."""
+
+    x: torch.Tensor      # uint8 (N, 3, H, W)
+    y: torch.Tensor      # int64 (N,): the labels of the training split, same order
+    attrs: torch.Tensor  # int64 (N,): each image's new colour
+
+
+def unbiased_training_split(data: ImageDataset, seed: int = 0) -> UnbiasedSplit:
+    """The training images of a biased data set (:func:`make_biased`, any subset of it), recoloured
+    so that each class carries each of the colours equally often (within one image): colour and
+    label are independent. For evaluation only (a kNN bank and a probe's training set that cannot
+    profit from the colour); ``seed`` fixes the colours, drawn from a stream of their own."""
+    if data.x_train_source is None or data.colouring is None:
+        raise ValueError(f"{data.name} keeps no uncoloured training images: an unbiased split needs a data set "
+                         "made by cl_course.shortcuts.make_biased")
+    attrs = balanced_attributes(data.y_train, len(PALETTE), colour_generator(seed, _BALANCED_STREAM))
+    return UnbiasedSplit(x=apply_colour(data.x_train_source, attrs, data.colouring), y=data.y_train, attrs=attrs)
 
 
 def is_aligned(labels: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:

@@ -99,3 +99,78 @@ def test_load_biased_dataset_refuses_unknown_names_and_bad_rho():
         load_biased_dataset("colored_fashion", 0.99)
     with pytest.raises(ValueError, match="rho"):
         load_biased_dataset("colored_digits", 1.5)
+
+
+# --- independent draws: every class keeps bias-conflicting training images in every profile ------------------
+
+def _stand_in(dataset, n_train, n_test, classes=10):
+    """A base data set with the real one's split sizes and balanced labels, on 2x2 images (fast)."""
+    from cl_course.data import ImageDataset
+    channels = 3 if dataset == "cifar10" else 1
+    gen = _gen(1)
+    return ImageDataset(dataset, torch.randint(256, (n_train, channels, 2, 2), generator=gen, dtype=torch.uint8),
+                        torch.arange(n_train) % classes,
+                        torch.randint(256, (n_test, channels, 2, 2), generator=gen, dtype=torch.uint8),
+                        torch.arange(n_test) % classes, [str(c) for c in range(classes)], (0.5,) * channels,
+                        (0.25,) * channels)
+
+
+@pytest.mark.parametrize("profile", ["ci", "cpu", "gpu"])
+@pytest.mark.parametrize("rho", [0.99, 0.995])
+def test_every_class_has_bias_conflicting_training_images_in_every_profile(profile, rho):
+    """As setup does it: the biased data set, then the profile's class-balanced subset drawn with seed 0.
+    (Colours and subset once came from the same seed-0 generator: class 0 kept only bias-aligned images.)"""
+    from cl_course.data import load_digits_dataset
+    from cl_course.harness.profiles import resolve
+    from cl_course.shortcuts import BIASED_DATASETS
+    cfg = resolve(profile, {}, "shortcut")
+    source, how = BIASED_DATASETS[cfg["dataset"]]
+    sizes = {"mnist": (60000, 10000), "cifar10": (50000, 10000)}
+    base = load_digits_dataset() if source == "digits" else _stand_in(source, *sizes[source])
+    data = make_biased(base, rho, how, cfg["dataset"]).subset(cfg["n_train"], cfg["n_test"], seed=0)
+    conflicting = ~is_aligned(data.y_train, data.attr_train)
+    per_class = torch.bincount(data.y_train[conflicting], minlength=data.num_classes)
+    assert (per_class > 0).all(), f"{profile}: bias-conflicting training images per class {per_class.tolist()}"
+
+
+def test_the_colours_and_a_subset_come_from_different_streams():
+    from cl_course.shortcuts import colour_generator
+    assert not torch.equal(torch.randperm(100, generator=colour_generator(0)),
+                           torch.randperm(100, generator=_gen(0)))
+
+
+# --- the unbiased training split -----------------------------------------------------------------------------
+
+def test_balanced_attributes_give_every_class_every_colour_equally_often():
+    from cl_course.shortcuts import balanced_attributes
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate([100, 95, 103, 10, 7])])
+    attrs = balanced_attributes(labels, 10, _gen())
+    for c in range(5):
+        counts = torch.bincount(attrs[labels == c], minlength=10)
+        assert counts.max() - counts.min() <= 1 and counts.sum() == (labels == c).sum()
+
+
+def test_unbiased_split_recolours_the_training_images_independently_of_the_label():
+    from cl_course.shortcuts import unbiased_training_split
+    data = make_biased(load_digits_dataset(), 0.99, "paint", "colored_digits").subset(1000, None, seed=0)
+    split = unbiased_training_split(data, seed=0)
+    assert split.x.shape == data.x_train.shape and split.x.dtype == torch.uint8
+    assert torch.equal(split.y, data.y_train) and split.attrs.shape == data.y_train.shape
+    # colours independent of the labels: each class carries each colour a tenth of the time (within one image)
+    for c in range(10):
+        counts = torch.bincount(split.attrs[split.y == c], minlength=10)
+        assert counts.max() - counts.min() <= 1
+    assert is_aligned(split.y, split.attrs).float().mean().item() < 0.15
+    # the images are the training images in their new colours (same strokes, painted anew)
+    assert torch.equal(split.x, apply_colour(data.x_train_source, split.attrs, "paint"))
+    kept = split.attrs == data.attr_train
+    assert torch.equal(split.x[kept], data.x_train[kept]) and not torch.equal(split.x, data.x_train)
+    # seeded: the same seed gives the same colours, another seed others
+    assert torch.equal(unbiased_training_split(data, seed=0).attrs, split.attrs)
+    assert not torch.equal(unbiased_training_split(data, seed=1).attrs, split.attrs)
+
+
+def test_unbiased_split_needs_a_biased_data_set():
+    from cl_course.shortcuts import unbiased_training_split
+    with pytest.raises(ValueError, match="make_biased"):
+        unbiased_training_split(load_digits_dataset())
