@@ -1,35 +1,130 @@
-"""Figures of the course: training curves, augmented views, similarity histograms, embedding maps."""
+"""Figures of the course: training curves, augmented views, similarity distributions, embedding
+maps, sweeps, grouped bars (with seed error bars), heat maps.
+
+One theme is set when this module is imported (:func:`set_theme`). Statistical figures are drawn
+with seaborn from long pandas tables; axes and legends are in words (:mod:`.labels`), epochs are
+integers, reference lines (chance, the untrained encoder, a base rate) carry a legend entry, and a
+series that is 0 everywhere is left out and named in the title instead.
+"""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from ..train import History
+from .labels import ACCURACY_UNIT, is_accuracy, label
+
+PALETTE = "colorblind"
+REFERENCE_STYLES = [{"color": "0.15", "ls": "--"}, {"color": "0.45", "ls": ":"}, {"color": "0.3", "ls": "-."},
+                    {"color": "0.6", "ls": (0, (5, 1))}]
+_THEMED = False
 
 
-def plot_history(histories: Mapping[str, History] | History, keys=("loss", "knn_top1")):
-    """Loss and kNN accuracy per epoch, one line per named run."""
+def set_theme(force: bool = False) -> None:
+    """The course's look (seaborn's whitegrid, colour-blind palette, compact fonts); set once."""
+    global _THEMED
+    if _THEMED and not force:
+        return
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=0.85,
+                  rc={"figure.dpi": 100, "axes.titlesize": 10, "legend.fontsize": 8, "legend.title_fontsize": 8,
+                      "axes.spines.top": False, "axes.spines.right": False})
+    _THEMED = True
+
+
+set_theme()
+
+
+# --- helpers --------------------------------------------------------------------------------
+def _references(ax, references: Mapping[str, float] | None, vertical: bool = False) -> None:
+    """Reference lines with a legend entry each (``{label: value}``); None values are skipped."""
+    for k, (name, value) in enumerate((references or {}).items()):
+        if value is None:
+            continue
+        style = REFERENCE_STYLES[k % len(REFERENCE_STYLES)]
+        line = (ax.axvline if vertical else ax.axhline)(float(value), lw=1.1, label=name, zorder=1.5, **style)
+        line.set_gid("reference")
+
+
+def _legend(ax, **kw) -> None:
+    """The data's entries first, then the reference lines'."""
+    pairs = list(zip(*ax.get_legend_handles_labels()))
+    pairs.sort(key=lambda hl: getattr(hl[0], "get_gid", lambda: None)() == "reference")
+    handles, labels = [h for h, _ in pairs], [lab for _, lab in pairs]
+    if handles:
+        ax.legend(handles, labels, **kw)
+
+
+def _all_zero(values) -> bool:
+    vals = [v for v in np.ravel(np.asarray(values, dtype=float)) if not np.isnan(v)]
+    return bool(vals) and all(v == 0 for v in vals)
+
+
+def _left_out(names: list[str]) -> str:
+    return f"0 everywhere, not drawn: {', '.join(names)}" if names else ""
+
+
+def _title(*parts: str) -> str:
+    return "\n".join(p for p in parts if p)
+
+
+def _accuracy_ylim(ax, values, references: Mapping[str, float] | None = None) -> None:
+    """Accuracy axes start at 0 (a bar's height is its value) and end a little above the largest
+    value or reference, never above 1: a 0.01 difference is neither blown up nor squashed flat."""
+    vals = [float(v) for v in np.ravel(np.asarray(values, dtype=float)) if not np.isnan(v)]
+    vals += [float(v) for v in (references or {}).values() if v is not None]
+    top = max(vals, default=1.0)
+    ax.set_ylim(0, min(1.0, top * 1.15 + 0.02))
+
+
+def _ylabel(keys: Sequence[str]) -> str:
+    keys = list(keys)
+    if len(keys) == 1:
+        return label(keys[0])
+    if keys and all(is_accuracy(k) for k in keys):
+        return f"accuracy ({ACCURACY_UNIT})"
+    return ""
+
+
+# --- training curves ------------------------------------------------------------------------
+def plot_history(histories: Mapping[str, History] | History, keys=("loss", "knn_top1"), *,
+                 references: Mapping[str, Mapping[str, float]] | None = None):
+    """Loss and kNN accuracy per epoch, one line per named run (integer epochs). ``references``:
+    per key, reference lines ``{label: value}`` (e.g. ``{"knn_top1": {"untrained encoder": 0.31}}``).
+    A key no run recorded gets no panel."""
     if isinstance(histories, History):
         histories = {"": histories}
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5))
-    axes = np.atleast_1d(axes)
-    for ax, key in zip(axes, keys):
-        for name, h in histories.items():
-            ys = h.column(key)
-            if any(v is not None for v in ys):
-                ax.plot(h.column("epoch"), ys, marker="o", label=name or None)
+    rows = [{"run": name, "epoch": e.get("epoch"), "key": key, "value": e.get(key)}
+            for key in keys for name, h in histories.items() for e in h.epochs]
+    frame = pd.DataFrame(rows, columns=["run", "epoch", "key", "value"]).dropna(subset=["value"])
+    shown = [k for k in keys if (frame["key"] == k).any()] or list(keys[:1])
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.8 * len(shown), 3.4), squeeze=False)
+    names = list(histories)
+    for ax, key in zip(axes[0], shown):
+        part = frame[frame["key"] == key]
+        for name, color in zip(names, sns.color_palette(PALETTE, max(1, len(names)))):
+            run = part[part["run"] == name]
+            if len(run):
+                sns.lineplot(data=run, x="epoch", y="value", marker="o", color=color, label=name or None, ax=ax,
+                             legend=False)
+                ax.get_lines()[-1].set_label(name or "_nolegend_")
+        _references(ax, (references or {}).get(key))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.grid(alpha=0.3)
-        if any(histories):
-            ax.legend(fontsize=8)
+        ax.set_ylabel(label(key))
+        if is_accuracy(key):
+            _accuracy_ylim(ax, part["value"], (references or {}).get(key))
+        _legend(ax, fontsize=8)
     fig.tight_layout()
     return fig
 
 
+# --- images ---------------------------------------------------------------------------------
 def _to_image(x: torch.Tensor) -> np.ndarray:
     """(C, H, W) in [0, 1] → (H, W[, 3]) for imshow."""
     x = x.detach().float().cpu().clamp(0, 1)
@@ -71,19 +166,38 @@ def show_images(images: torch.Tensor, titles=None, ncols: int = 8, size: float =
     return fig
 
 
-def similarity_histograms(groups: Mapping[str, torch.Tensor], title: str = "", bins: int = 60):
-    """Overlaid density histograms of cosine similarities (e.g. from ``diagnostics.pair_similarities``)."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, values in groups.items():
-        v = values.detach().float().cpu().numpy()
+# --- distributions --------------------------------------------------------------------------
+def distributions(groups: Mapping[str, object], xlabel: str, *, title: str = "", bins: int = 40,
+                  binrange: tuple[float, float] | None = None, references: Mapping[str, float] | None = None,
+                  log_scale: bool = False, ax=None):
+    """Overlaid density histograms, one per named group (tensors, arrays or lists), each labelled
+    with its count; empty groups are skipped. ``references``: vertical lines ``{label: x}`` (e.g.
+    ``{"1/C": 0.1}``). Replaces the hand-built ``ax.hist`` cells (shares of negatives, DCL's
+    denominators, WCL's weights)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = ax.figure
+    colors = sns.color_palette(PALETTE, max(1, len(groups)))
+    for (name, values), color in zip(groups.items(), colors):
+        v = values.detach().float().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values, float)
+        v = v.ravel()
         if len(v):
-            ax.hist(v, bins=bins, range=(-1, 1), density=True, alpha=0.5, label=f"{name} (n={len(v)})")
-    ax.set_xlabel("cosine similarity to the anchor")
+            sns.histplot(x=v, bins=bins, binrange=binrange, stat="density", element="step", alpha=0.3,
+                         color=color, label=f"{name} (n={len(v)})", log_scale=log_scale, ax=ax)
+    _references(ax, references, vertical=True)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def similarity_histograms(groups: Mapping[str, torch.Tensor], title: str = "", bins: int = 60, *,
+                          references: Mapping[str, float] | None = None):
+    """Overlaid density histograms of cosine similarities (e.g. from ``diagnostics.pair_similarities``)."""
+    return distributions(groups, "cosine similarity to the anchor", title=title, bins=bins, binrange=(-1, 1),
+                         references=references)
 
 
 def embedding_map(features: torch.Tensor, labels: torch.Tensor, classes, method: str = "tsne",
@@ -92,53 +206,157 @@ def embedding_map(features: torch.Tensor, labels: torch.Tensor, classes, method:
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
+    if method not in ("tsne", "pca"):
+        raise ValueError(f"unknown method {method!r}: choose 'tsne' or 'pca'")
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(features), generator=gen)[:max_points]
     f = torch.nn.functional.normalize(features[idx].float(), dim=1).numpy()
     y = labels[idx].numpy()
     if method == "tsne":
         xy = TSNE(2, init="pca", perplexity=min(30, len(f) // 4), random_state=seed).fit_transform(f)
-    elif method == "pca":
-        xy = PCA(2, random_state=seed).fit_transform(f)
     else:
-        raise ValueError(f"unknown method {method!r}: choose 'tsne' or 'pca'")
+        xy = PCA(2, random_state=seed).fit_transform(f)
+    names = [str(c) for c in classes]
+    frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "class": pd.Categorical([names[int(c)] for c in y], names)})
     fig, ax = plt.subplots(figsize=(6, 5))
-    cmap = plt.get_cmap("tab10")
-    for c, name in enumerate(classes):
-        m = y == c
-        ax.scatter(xy[m, 0], xy[m, 1], s=4, color=cmap(c % 10), label=str(name))
-    ax.legend(markerscale=3, fontsize=7, loc="best")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title or f"{method.upper()} of the encoder features")
+    palette = "tab10" if len(names) <= 10 else "husl"
+    sns.scatterplot(data=frame, x="x", y="y", hue="class", palette=palette, s=6, linewidth=0, ax=ax)
+    ax.legend(title="class", markerscale=2, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.set(xticks=[], yticks=[], xlabel=f"{method.upper()} 1", ylabel=f"{method.upper()} 2")
+    ax.set_title(title or f"{method.upper()} of the encoder features (test images)")
     fig.tight_layout()
     return fig
 
 
-def plot_sweep(values, metrics: Mapping[str, list], xlabel: str, title: str = ""):
-    """A metric (or several) against the swept knob."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+# --- sweeps and curves ----------------------------------------------------------------------
+def plot_sweep(values, metrics: Mapping[str, list], xlabel: str, title: str = "", *, ylabel: str | None = None,
+               references: Mapping[str, float] | None = None, xscale: str | None = None, ax=None):
+    """A metric (or several) against the swept knob. Each entry of a series is a number or a list
+    (one per seed): seaborn draws the mean and a band of ± 1 std. Series named by metric key get
+    their words (:mod:`.labels`); a series that is 0 everywhere is left out (named in the title);
+    ``references``: horizontal lines ``{label: y}`` (the untrained encoder, SimCLR, chance)."""
+    rows, zero = [], []
     for name, ys in metrics.items():
-        ax.plot(values, ys, marker="o", label=name)
+        if _all_zero([np.mean(y) if np.ndim(y) else y for y in ys]):
+            zero.append(label(name, short=True))
+            continue
+        for x, y in zip(values, ys):
+            for v in (np.ravel(y) if np.ndim(y) else [y]):
+                rows.append({"x": x, "series": label(name, short=True), "value": float(v)})
+    frame = pd.DataFrame(rows, columns=["x", "series", "value"])
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.4, 3.6))
+    fig = ax.figure
+    series = list(dict.fromkeys(frame["series"]))
+    for name, color in zip(series, sns.color_palette(PALETTE, max(1, len(series)))):
+        sns.lineplot(data=frame[frame["series"] == name], x="x", y="value", marker="o", errorbar="sd",
+                     color=color, ax=ax, legend=False)
+        ax.get_lines()[-1].set_label(name)
+    _references(ax, references)
+    if xscale:
+        ax.set_xscale(xscale)
     ax.set_xlabel(xlabel)
+    keys = [k for k in metrics if label(k, short=True) in series]
+    ax.set_ylabel(ylabel if ylabel is not None else _ylabel(keys))
+    if keys and all(is_accuracy(k) for k in keys):
+        _accuracy_ylim(ax, frame["value"], references)
+    ax.set_title(_title(title, _left_out(zero)))
+    _legend(ax, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --- bars -----------------------------------------------------------------------------------
+def _long(results: Mapping[str, Mapping[str, object]], keys) -> tuple[pd.DataFrame, list[str]]:
+    """``{variant: {key: value or [values per seed]}}`` → long table; all-zero keys left out."""
+    rows, zero = [], []
+    for key in keys:
+        vals = [results[n].get(key) for n in results if results[n].get(key) is not None]
+        if not vals:
+            continue
+        if _all_zero([np.mean(v) for v in vals]):
+            zero.append(label(key, short=True))
+            continue
+        for name, r in results.items():
+            v = r.get(key)
+            for x in (np.ravel(v) if v is not None and np.ndim(v) else [v]):
+                rows.append({"variant": name, "metric": label(key, short=True), "key": key,
+                             "value": np.nan if x is None else float(x)})
+    return pd.DataFrame(rows, columns=["variant", "metric", "key", "value"]), zero
+
+
+def bars(frame: pd.DataFrame, *, x: str = "variant", y: str = "value", hue: str | None = "metric",
+         ylabel: str = "", title: str = "", chance: float | None = None,
+         references: Mapping[str, float] | None = None, values: bool = True, ax=None):
+    """Grouped bars from a long table: the mean per (x, hue), with a ± 1 std error bar where
+    there are several rows (seeds); each bar labelled with its mean; ``chance`` and ``references``
+    as dashed lines with legend entries. Accuracy axes start at 0."""
+    refs = {**({"chance": chance} if chance is not None else {}), **(references or {})}
+    n_x = frame[x].nunique() if len(frame) else 1
+    n_h = frame[hue].nunique() if hue and len(frame) else 1
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(min(14, 1.6 + 0.55 * n_x * max(1, n_h) + 0.4 * n_x), 3.8))
+    fig = ax.figure
+    several = len(frame) and frame.groupby([x] + ([hue] if hue else [])).size().max() > 1
+    sns.barplot(data=frame, x=x, y=y, hue=hue, errorbar="sd" if several else None, capsize=0.15 if several else 0,
+                palette=PALETTE if hue else None, legend=False, ax=ax, err_kws={"linewidth": 1})
+    if hue:
+        for container, name in zip(ax.containers, list(dict.fromkeys(frame[hue]))):
+            container.set_label(name)
+    if values:
+        for container in ax.containers:
+            ax.bar_label(container, fmt="%.3f", fontsize=6.5, padding=2, rotation=90 if n_x * n_h > 12 else 0)
+    _references(ax, refs)
+    ax.set_xlabel("")
+    ax.set_ylabel(ylabel)
+    ax.tick_params(axis="x", labelrotation=20 if n_x > 4 else 0, labelsize=8)
+    accuracies = len(frame) > 0 and ("key" not in frame or frame["key"].map(is_accuracy).all())
+    if accuracies and ("key" in frame or "accuracy" in ylabel):
+        hi = frame.groupby([x] + ([hue] if hue else []))[y].agg(lambda s: s.mean() + (s.std() if len(s) > 1 else 0))
+        _accuracy_ylim(ax, hi.to_numpy(), refs)
     ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     fig.tight_layout()
     return fig
 
 
 def group_accuracy_bars(results: Mapping[str, dict], keys=("knn_top1", "bias_conflicting_acc", "worst_group_acc"),
-                        title: str = "test accuracy (colour independent of the label)"):
-    """Grouped bars: for every variant, its unbiased, bias-conflicting and worst-group accuracy."""
-    names = list(results)
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(names), 3.5))
-    width = 0.8 / len(keys)
-    for j, key in enumerate(keys):
-        ax.bar(np.arange(len(names)) + j * width, [results[n].get(key, np.nan) for n in names], width, label=key)
-    ax.set_xticks(np.arange(len(names)) + width * (len(keys) - 1) / 2, names, fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+                        title: str = "test accuracy (colour independent of the label)", *,
+                        chance: float | None = None, references: Mapping[str, float] | None = None):
+    """Grouped bars: for every variant, its unbiased, bias-conflicting and worst-group accuracy
+    (a value may be a list, one per seed: then a ± 1 std error bar). A metric that is 0 for every
+    variant is left out and named in the title."""
+    frame, zero = _long(results, keys)
+    return bars(frame, ylabel=f"accuracy ({ACCURACY_UNIT})", title=_title(title, _left_out(zero)), chance=chance,
+                references=references)
+
+
+def comparison_bars(comparison, keys=("knn_top1", "linear_top1"), *, title: str = "", chance: float | None = None,
+                    references: Mapping[str, float] | None = None):
+    """The bars notebooks 03–05 build by hand: every variant of a :class:`~.variants.Comparison`
+    (or its ``results`` dict), the untrained encoder first, on ``keys`` (kNN and probe accuracy by
+    default). The title says the budget when a Comparison is given."""
+    results = getattr(comparison, "results", comparison)
+    epochs = getattr(comparison, "epochs", None)
+    frame, zero = _long(results, keys)
+    budget = f"same budget: {epochs} epoch{'s' if epochs != 1 else ''} per variant" if epochs else ""
+    return bars(frame, ylabel=_ylabel(keys) or "value", title=_title(title, budget, _left_out(zero)), chance=chance,
+                references=references)
+
+
+def heatmap(matrix, rows: Sequence[str], columns: Sequence[str], *, title: str = "", value_label: str = "",
+            row_label: str = "", column_label: str = "", fmt: str = ".2f", center: float | None = None, ax=None):
+    """A matrix where the matrix is the point (e.g. where WCL or HCL put their weight, by the
+    anchor's and the negative's colour or digit): one annotated cell per entry, a labelled colour bar."""
+    data = matrix.detach().float().cpu().numpy() if isinstance(matrix, torch.Tensor) else np.asarray(matrix, float)
+    frame = pd.DataFrame(data, index=list(rows), columns=list(columns))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(columns), 0.8 + 0.45 * len(rows)))
+    fig = ax.figure
+    sns.heatmap(frame, annot=len(rows) * len(columns) <= 400, fmt=fmt, annot_kws={"fontsize": 7},
+                cmap="vlag" if center is not None else "mako", center=center, cbar_kws={"label": value_label}, ax=ax)
+    ax.set_xlabel(column_label)
+    ax.set_ylabel(row_label)
+    ax.set_title(title)
     fig.tight_layout()
     return fig

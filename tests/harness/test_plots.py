@@ -21,11 +21,46 @@ def close_figures():
     plt.close("all")
 
 
-def test_plot_history_draws_one_line_per_run_and_metric():
+def data_lines(ax):
+    """The lines that draw data or references (not seaborn's empty legend handles)."""
+    return [line for line in ax.get_lines() if len(line.get_xdata())]
+
+
+def test_the_course_theme_is_set_once_on_import():
+    import matplotlib as mpl
+
+    assert plots._THEMED and mpl.rcParams["axes.grid"]  # seaborn's whitegrid
+    mpl.rcParams["axes.grid"] = False
+    plots.set_theme()  # a second call changes nothing
+    assert not mpl.rcParams["axes.grid"]
+    plots.set_theme(force=True)
+    assert mpl.rcParams["axes.grid"]
+
+
+def test_labels_put_metric_keys_into_words_in_one_place():
+    from cl_course.harness.labels import label
+
+    assert label("knn_top1") == "kNN top-1 accuracy (fraction of test images)"
+    assert label("bias_conflicting_acc", short=True) == "kNN bias-conflicting"
+    assert label("worst_group_acc[simclr]") == "kNN worst group: simclr"
+    assert label("something_new") == "something_new"
+
+
+def test_plot_history_draws_one_line_per_run_and_metric_with_integer_epochs_and_words():
     h = History(epochs=[{"epoch": e, "loss": 5.0 - e, "knn_top1": 0.1 * e} for e in (1, 2, 3)])
-    fig = plots.plot_history({"a": h, "b": h})
-    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]
-    assert list(fig.axes[0].get_lines()[0].get_ydata()) == [4.0, 3.0, 2.0]
+    fig = plots.plot_history({"a": h, "b": h}, references={"knn_top1": {"untrained encoder": 0.05}})
+    assert [len(data_lines(ax)) for ax in fig.axes] == [2, 3]
+    assert list(data_lines(fig.axes[0])[0].get_ydata()) == [4.0, 3.0, 2.0]
+    assert fig.axes[1].get_ylabel() == "kNN top-1 accuracy (fraction of test images)"
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["a", "b", "untrained encoder"]
+    assert fig.axes[1].get_ylim()[0] == 0
+
+
+def test_plot_history_leaves_out_a_metric_no_run_recorded():
+    h = History(epochs=[{"epoch": e, "loss": 5.0 - e} for e in (1, 2)])
+    fig = plots.plot_history(h)
+    assert len(fig.axes) == 1 and fig.axes[0].get_legend() is None
 
 
 def test_show_views_draws_the_original_and_each_view_per_image():
@@ -44,11 +79,64 @@ def test_similarity_histograms_label_each_group_with_its_count_and_skip_empty_on
 
 def test_plot_sweep_and_group_bars_draw_every_value():
     fig = plots.plot_sweep([0.1, 0.5, 1.0], {"kNN top-1": [0.4, 0.5, 0.45]}, xlabel="temperature t")
-    assert list(fig.axes[0].get_lines()[0].get_xdata()) == [0.1, 0.5, 1.0]
+    assert list(data_lines(fig.axes[0])[0].get_xdata()) == [0.1, 0.5, 1.0]
     results = {"simclr": {"knn_top1": 0.5, "bias_conflicting_acc": 0.2, "worst_group_acc": 0.0},
                "patch": {"knn_top1": 0.6, "bias_conflicting_acc": 0.3, "worst_group_acc": 0.1}}
+    fig = plots.group_accuracy_bars(results, chance=0.1)
+    ax = fig.axes[0]
+    assert sum(len(c) for c in ax.containers) == 2 * 3
+    assert sorted(round(b.get_height(), 3) for c in ax.containers for b in c) == [0.0, 0.1, 0.2, 0.3, 0.5, 0.6]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["kNN top-1", "kNN bias-conflicting", "kNN worst group", "chance"]
+    assert ax.get_ylabel() == "accuracy (fraction of test images)" and ax.get_ylim()[0] == 0
+
+
+def test_a_sweep_with_seeds_draws_the_mean_and_a_band_and_leaves_out_an_all_zero_series():
+    metrics = {"knn_top1": [[0.40, 0.44], [0.50, 0.52]], "worst_group_acc": [[0.0, 0.0], [0.0, 0.0]]}
+    fig = plots.plot_sweep([1, 2], metrics, xlabel="alpha", title="patch negatives", references={"SimCLR": 0.3})
+    ax = fig.axes[0]
+    lines = data_lines(ax)
+    assert list(lines[0].get_ydata()) == pytest.approx([0.42, 0.51])
+    assert len(ax.collections) == 1  # the ± 1 std band of the one series drawn
+    assert "0 everywhere, not drawn: kNN worst group" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["kNN top-1", "SimCLR"]
+    assert ax.get_ylabel() == "kNN top-1 accuracy (fraction of test images)"
+
+
+def test_group_bars_with_seeds_have_error_bars_and_leave_out_an_all_zero_metric():
+    results = {"simclr": {"knn_top1": [0.5, 0.52], "worst_group_acc": [0.0, 0.0]},
+               "hcl": {"knn_top1": [0.6, 0.64], "worst_group_acc": [0.0, 0.0]}}
     fig = plots.group_accuracy_bars(results)
-    assert len(fig.axes[0].patches) == 2 * 3
+    ax = fig.axes[0]
+    assert sorted(round(b.get_height(), 2) for c in ax.containers for b in c) == [0.51, 0.62]
+    assert len(ax.get_lines()) >= 2  # one error bar per bar
+    assert "kNN worst group" in ax.get_title()
+
+
+def test_comparison_bars_name_the_budget_and_keep_the_untrained_encoder_first():
+    from cl_course.harness.variants import Comparison
+
+    c = Comparison(epochs=3, results={"untrained": {"knn_top1": 0.3, "linear_top1": 0.35},
+                                      "simclr": {"knn_top1": 0.5, "linear_top1": 0.55}})
+    fig = plots.comparison_bars(c, chance=0.1)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["untrained", "simclr"]
+    assert "3 epochs per variant" in ax.get_title()
+
+
+def test_distributions_draw_reference_lines_with_a_legend_entry():
+    fig = plots.distributions({"shares": [0.1, 0.12, 0.09]}, "share of negatives with the anchor's class",
+                              references={"1/C": 0.1})
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["shares (n=3)", "1/C"]
+
+
+def test_heatmap_shows_every_cell_with_its_labels():
+    fig = plots.heatmap([[1.0, 2.0], [3.0, 4.0]], ["red", "green"], ["0", "1"], value_label="mean weight")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["1.00", "2.00", "3.00", "4.00"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["red", "green"]
+    assert fig.axes[1].get_ylabel() == "mean weight"
 
 
 def test_embedding_map_places_every_point_and_refuses_an_unknown_method():
