@@ -203,3 +203,30 @@ def test_knn_on_cuda_matches_the_cpu():
     gpu = knn_predict(bank, labels, queries, num_classes=10, k=50, device="cuda")
     assert gpu.device.type == "cpu"
     torch.testing.assert_close(gpu, cpu, rtol=1e-3, atol=1e-3)
+
+
+def test_worst_class_on_conflicting_samples_against_a_loop():
+    gen = torch.Generator().manual_seed(0)
+    labels, attrs = torch.randint(4, (400,), generator=gen), torch.randint(4, (400,), generator=gen)
+    pred = torch.where(torch.rand(400, generator=gen) < 0.6, labels, torch.randint(4, (400,), generator=gen))
+    g = group_accuracy(pred, labels, attrs)
+    per_class = []
+    for c in range(4):
+        rows = [i for i in range(400) if labels[i] == c and attrs[i] != c]
+        per_class.append(sum(int(pred[i] == labels[i]) for i in rows) / len(rows))
+    assert g["worst_class_conflicting_acc"] == pytest.approx(min(per_class))
+    counts = [sum(1 for i in range(400) if labels[i] == c and attrs[i] == a) for c in range(4) for a in range(4)]
+    assert g["min_group_size"] == min(counts)
+
+
+def test_group_report_names_a_suffix_and_drops_a_worst_group_that_cannot_move():
+    from cl_course.evaluate import group_report
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    attrs = torch.tensor([0, 0, 1, 1, 1, 0])
+    pred = torch.tensor([0, 0, 1, 1, 1, 1])
+    r = group_report(pred, labels, attrs, "knn", suffix="[unbiased bank]")
+    assert r["bias_conflicting_acc[unbiased bank]"] == pytest.approx(0.5)
+    assert r["worst_class_conflicting_acc[unbiased bank]"] == pytest.approx(0.0)  # label 0's one conflicting sample
+    assert "worst_group_acc[unbiased bank]" in r
+    small = group_report(pred, labels, attrs, "probe", min_group_size=2)  # a group has one sample
+    assert "linear_worst_group_acc" not in small and "linear_top1" in small

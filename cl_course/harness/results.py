@@ -123,16 +123,25 @@ def seed_table(run_dirs: list[str | Path], metric: str = "knn_top1") -> tuple[li
 
 def group_table(results: dict) -> str:
     """A text table of group figures (:meth:`Session.evaluate_groups`), one row per variant: each
-    evaluator's figures under the names of :data:`cl_course.evaluate.GROUP_KEYS`."""
+    evaluator's figures under the names of :data:`cl_course.evaluate.GROUP_KEYS`, the biased
+    evaluation first, then the unbiased one (``[unbiased bank]``, ``[balanced probe]``) where present."""
     titles = {"knn_top1": "kNN unbiased", "bias_conflicting_acc": "conflicting", "bias_aligned_acc": "aligned",
-              "worst_group_acc": "worst group", "linear_top1": "probe", "linear_bias_conflicting_acc": "conflicting",
-              "linear_worst_group_acc": "worst"}
-    keys = [k for ev in GROUP_KEYS.values() for k in ev.values()]
+              "worst_group_acc": "worst group", "worst_class_conflicting_acc": "worst class",
+              "linear_top1": "probe", "linear_bias_conflicting_acc": "conflicting",
+              "linear_worst_group_acc": "worst", "linear_worst_class_conflicting_acc": "worst class"}
+    base = [k for ev in GROUP_KEYS.values() for k in ev.values()]
+    keys = base + [k + "[unbiased bank]" for k in GROUP_KEYS["knn"].values()] \
+        + [k + "[balanced probe]" for k in GROUP_KEYS["probe"].values()]
     keys = [k for k in keys if any(k in r for r in results.values())]
     width = max(len("variant"), *(len(n) for n in results))
-    lines = [f"{'variant':>{width}} " + " ".join(f"{titles.get(k, k):>12}" for k in keys)]
-    for name, r in results.items():
-        lines.append(f"{name:>{width}} " + " ".join(f"{r[k]:12.3f}" if k in r else f"{'-':>12}" for k in keys))
+    lines = []
+    parts = [(p, t) for p, t in (([k for k in keys if "[" not in k], "biased bank and probe (trained on the biased labels)"),
+                                 ([k for k in keys if "[" in k], "unbiased bank and colour-balanced probe")) if p]
+    for part, title in parts:
+        lines += [title] if len(parts) > 1 else []
+        lines += [f"{'variant':>{width}} " + " ".join(f"{titles.get(k.split('[')[0], k):>12}" for k in part)]
+        for name, r in results.items():
+            lines.append(f"{name:>{width}} " + " ".join(f"{r[k]:12.3f}" if k in r else f"{'-':>12}" for k in part))
     return "\n".join(lines)
 
 

@@ -142,11 +142,26 @@ class Session:
         return out
 
     def evaluate_groups(self, model, views: SimCLRViews | None = None, probe: bool = True,
-                        encoder=None) -> dict:
+                        encoder=None, unbiased: bool = True) -> dict:
         """On a biased data set: kNN (and linear-probe) accuracy on the test set, whose shortcut is
-        independent of the label, overall, on its bias-conflicting part and for the worst
-        (label, attribute) group (names: :data:`cl_course.evaluate.GROUP_KEYS`). The probe is trained
-        on the biased training labels, as a downstream user would. ``encoder`` overrides ``model.encoder``."""
+        independent of the label, overall, on its bias-conflicting part, for the worst
+        (label, attribute) group and for the worst class on its bias-conflicting images (names:
+        :data:`cl_course.evaluate.GROUP_KEYS`).
+
+        Two evaluations (``unbiased``: the second too):
+
+        * **biased** (today's names, ``knn_top1``, ``bias_conflicting_acc``, ...): the kNN bank is the
+          biased training set and the probe is trained on it, as a downstream user would. Both punish
+          any colour left in the features, even when the shape is linearly available.
+        * **unbiased** (names ending in ``[unbiased bank]`` for kNN, ``[balanced probe]`` for the
+          probe): the same training images recoloured so that colour is independent of the digit
+          (:meth:`unbiased_split`) as the kNN bank and as the probe's training set: they measure
+          whether the features hold the shape at all. Its ``group_acc[unbiased bank]`` is the
+          (label, colour) table of the kNN; its 100-group minimum only where every test group has
+          :data:`~cl_course.evaluate.MIN_GROUP_SIZE` images.
+
+        ``encoder`` overrides ``model.encoder``."""
+        from ..evaluate import MIN_GROUP_SIZE, group_accuracy
         d = self.data
         if d.attr_test is None:
             raise ValueError(f"{d.name} records no shortcut attribute: group accuracy needs a biased data set")
@@ -158,7 +173,27 @@ class Session:
             pred = linear_probe(f["train"], d.y_train, f["test"], d.y_test, d.num_classes,
                                 epochs=self.cfg["probe_epochs"], seed=self.seed)["predictions"]
             out.update(group_report(pred, d.y_test, d.attr_test, "probe"))
+        if unbiased and d.x_train_source is not None:
+            split = self.unbiased_split()
+            enc = encoder if encoder is not None else model.encoder
+            bank = embed(enc, split.x, (views or self.views()).plain, device=self.device)
+            knn = knn_predict(bank, split.y, f["test"], d.num_classes, k=self.cfg["knn_k"], device=self.device).argmax(1)
+            out.update(group_report(knn, d.y_test, d.attr_test, "knn", "[unbiased bank]", MIN_GROUP_SIZE))
+            out["group_acc[unbiased bank]"] = group_accuracy(knn, d.y_test, d.attr_test)["group_acc"]
+            if probe:
+                pred = linear_probe(bank, split.y, f["test"], d.y_test, d.num_classes,
+                                    epochs=self.cfg["probe_epochs"], seed=self.seed)["predictions"]
+                out.update(group_report(pred, d.y_test, d.attr_test, "probe", "[balanced probe]", MIN_GROUP_SIZE))
         return out
+
+    def unbiased_split(self):
+        """The training images recoloured with colours independent of the label, every colour equally
+        often in each class (:func:`cl_course.shortcuts.unbiased_training_split`, seed 0: the same
+        split for every run), made once per session."""
+        from ..shortcuts import unbiased_training_split
+        if getattr(self, "_unbiased_split", None) is None:
+            self._unbiased_split = unbiased_training_split(self.data, seed=0)
+        return self._unbiased_split
 
     def knn_accuracy(self, model, test_images, test_labels, views: SimCLRViews | None = None) -> float:
         """Weighted-kNN top-1 of the encoder on other test images (e.g. altered ones), with the

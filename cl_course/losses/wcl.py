@@ -108,6 +108,61 @@ def relative_difficulty_weights(d1: torch.Tensor, d2: torch.Tensor, b1: torch.Te
         return torch.where(neg, w, torch.ones_like(w))
 
 
+def distance_difficulty_weights(d1: torch.Tensor, d2: torch.Tensor, b1: torch.Tensor,
+                                b2: torch.Tensor) -> torch.Tensor:
+    """WCL's weight in its *distance* form (the authors' ``main.py``; ``main-wctr.py`` uses the
+    similarity form of :func:`relative_difficulty_weights`).
+
+    Reference:
+        [1] Jang, Wang. "Difficulty-Based Sampling for Debiased Contrastive Representation
+            Learning", CVPR 2023. Code: github.com/Taeuk-Jang/WCL, ``main.py``, function ``W``.
+
+    With ``D_ik = ||u_i - u_k||^2`` between L2-normalised projections in each encoder (in ``[0, 4]``),
+    L2-normalised over anchor ``i``'s negatives, ``D~_ik = D_ik / sqrt(sum_{k' in neg(i)} D_ik'^2)``:
+
+        w_ik = 1 + D~d_ik / (D~b_ik + D~d_ik)   in [1, 2],
+
+    without gradient. A negative far for the debiased encoder and close for the biased one gets a
+    weight near 2: the ordering of the similarity form reversed (a large distance is a small
+    similarity), so the negatives that share the anchor's shortcut (close for the biased encoder)
+    get the *largest* weights here. (The authors add 1e-6 to the denominator; here a negative at
+    distance 0 in both encoders gets weight 1, their value.) Self and positive entries are 1.
+
+    Args:
+        d1, d2: ``(B, D)`` projections of the debiased encoder on two views.
+        b1, b2: ``(B, D')`` projections of the biased encoder on the same views.
+
+    Returns:
+        ``(2B, 2B)`` float32 weights, detached.
+
+    Raises:
+        ValueError: bad shapes (all four ``(B, ·)`` with one ``B``), ``B < 2``.
+
+    Examples:
+        >>> d1, d2, b1, b2 = (torch.randn(8, 16) for _ in range(4))
+        >>> w = distance_difficulty_weights(d1, d2, b1, b2)  # (16, 16)
+    """
+    batch = _check_pair(d1, d2, "d1", "d2")
+    if _check_pair(b1, b2, "b1", "b2") != batch:
+        raise ValueError(f"the biased projections must hold the same B = {batch} images as the debiased ones, "
+                         f"got {tuple(b1.shape)}")
+    with torch.no_grad(), torch.autocast(device_type=d1.device.type, enabled=False):
+        neg = negative_mask(batch, d1.device)
+
+        def normalised_distances(u1, u2):
+            u = unit_anchors(u1, u2)
+            dist = (2 - 2 * u @ u.T).clamp_min(0) * neg  # squared distances of unit vectors, negatives only
+            return dist / dist.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+        dd, db = normalised_distances(d1, d2), normalised_distances(b1, b2)
+        total = dd + db
+        w = 1 + torch.where(total > 0, dd / total.clamp_min(1e-30), torch.zeros_like(total))
+        return torch.where(neg, w, torch.ones_like(w))
+
+
+WEIGHT_FORMS = ("similarity", "distance")
+
+
 def weighted_debiased_nt_xent(z1: torch.Tensor, z2: torch.Tensor, weights: torch.Tensor, temperature: float = 0.5,
                               tau_plus: float = 0.1) -> torch.Tensor:
     """DCL with each negative's term multiplied by a weight (WCL's loss for the debiased encoder).

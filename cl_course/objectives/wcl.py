@@ -8,7 +8,9 @@ from typing import Callable
 
 import torch
 
-from ..losses import biased_triplet_loss, relative_difficulty_weights, weighted_debiased_nt_xent
+from ..losses import (biased_triplet_loss, distance_difficulty_weights, relative_difficulty_weights,
+                      weighted_debiased_nt_xent)
+from ..losses.wcl import WEIGHT_FORMS
 from ..models import EncoderPair
 from .two_view import DebiasedObjective
 
@@ -22,11 +24,19 @@ class WCLObjective(DebiasedObjective):
     biased encoder trains at ``biased_lr_scale`` times the learning rate. ``last_weights`` keeps
     the latest batch's weights for analysis.
 
+    ``weight_form``: ``"similarity"`` (the authors' ``main-wctr.py``,
+    :func:`~cl_course.losses.relative_difficulty_weights`) or ``"distance"`` (their ``main.py``,
+    :func:`~cl_course.losses.distance_difficulty_weights`). Each epoch's record gets the mean of each
+    loss term apart (``loss_debiased``: weighted DCL; ``loss_biased``: the triplet loss, large and
+    negative), so that a plot of ``loss_debiased`` compares with the other methods' ``loss``.
+
     Cost: a second encoder through forward and backward (about 2× a SimCLR step).
     """
 
     biased_lr_scale: float = 1.0
+    weight_form: str = "similarity"
     last_weights: torch.Tensor | None = field(default=None, init=False, repr=False)
+    _terms: list = field(default_factory=list, init=False, repr=False)
     method = "WCL"
 
     def __post_init__(self):
@@ -35,6 +45,9 @@ class WCLObjective(DebiasedObjective):
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and s > 0):
             raise ValueError(f"biased_lr_scale must be a number > 0 (the biased encoder's learning rate "
                              f"over the debiased one's), got {s!r}")
+        if self.weight_form not in WEIGHT_FORMS:
+            raise ValueError(f"weight_form must be one of {WEIGHT_FORMS} (the authors' main-wctr.py and main.py), "
+                             f"got {self.weight_form!r}")
 
     def build_model(self, make_model: Callable[[int], torch.nn.Module], seed: int) -> EncoderPair:
         """The encoder pair: the debiased encoder initialised as every other variant (``seed``), the
@@ -45,7 +58,20 @@ class WCLObjective(DebiasedObjective):
         x = self.views.stacked_pair(images, gen)  # (2B, C, H, W)
         d1, d2 = model.debiased(x).chunk(2)
         b1, b2 = model.biased(x).chunk(2)
-        weights = relative_difficulty_weights(d1, d2, b1, b2, self.temperature)  # (2B, 2B), no gradient
+        if self.weight_form == "similarity":
+            weights = relative_difficulty_weights(d1, d2, b1, b2, self.temperature)  # (2B, 2B), no gradient
+        else:
+            weights = distance_difficulty_weights(d1, d2, b1, b2)
         self.last_weights = weights
-        return (weighted_debiased_nt_xent(d1, d2, weights, self.temperature, self.tau_plus)
-                + biased_triplet_loss(b1, b2, self.tau_plus))
+        debiased = weighted_debiased_nt_xent(d1, d2, weights, self.temperature, self.tau_plus)
+        biased = biased_triplet_loss(b1, b2, self.tau_plus)
+        self._terms.append(torch.stack([debiased.detach(), biased.detach()]))  # no host sync per step
+        return debiased + biased
+
+    def end_epoch(self) -> dict:
+        """The epoch's mean of each loss term: ``loss_debiased`` (weighted DCL), ``loss_biased`` (triplet)."""
+        if not self._terms:
+            return {}
+        debiased, biased = torch.stack(self._terms).float().mean(0).tolist()
+        self._terms.clear()
+        return {"loss_debiased": debiased, "loss_biased": biased}

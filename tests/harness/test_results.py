@@ -80,3 +80,13 @@ def test_seed_table_gives_mean_and_sample_std_per_variant(tmp_path):
     assert dcl["mean"] == pytest.approx(statistics.fmean([0.40, 0.42, 0.47]))
     assert dcl["std"] == pytest.approx(statistics.stdev([0.40, 0.42, 0.47]))
     assert "0.4300 ± 0.0361" in table and "(headline)" in table
+
+
+def test_group_table_shows_the_unbiased_evaluation_apart():
+    from cl_course.harness.results import group_table
+
+    row = {"knn_top1": 0.5, "bias_conflicting_acc": 0.25, "knn_top1[unbiased bank]": 0.75,
+           "worst_class_conflicting_acc[unbiased bank]": 0.625}
+    lines = group_table({"simclr": row}).splitlines()
+    assert lines[0].startswith("biased") and "0.250" in lines[2] and "0.750" not in lines[2]
+    assert lines[3].startswith("unbiased") and "0.750" in lines[5] and "0.625" in lines[5]

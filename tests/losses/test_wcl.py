@@ -260,3 +260,52 @@ def test_weighted_dcl_refuses_bad_weights(bad, match):
 def test_weighted_dcl_refuses_a_bad_tau_plus():
     with pytest.raises(ValueError, match="tau_plus"):
         weighted_debiased_nt_xent(*pair(), torch.ones(12, 12), 0.5, 1.0)
+
+
+def distance_weights_loop(d1, d2, b1, b2):
+    """The authors' main.py, W(): squared distances of the normalised projections over each anchor's
+    negatives, each row L2-normalised, w = 1 + D~d / (D~b + D~d)."""
+    b = d1.shape[0]
+    w = torch.ones(2 * b, 2 * b, dtype=torch.float64)
+    zd, zb = unit(d1, d2), unit(b1, b2)
+    for i in range(2 * b):
+        negs = negatives_of(i, b)
+        dd = torch.stack([(zd[i] - zd[k]).pow(2).sum() for k in negs])
+        db = torch.stack([(zb[i] - zb[k]).pow(2).sum() for k in negs])
+        dd, db = dd / dd.pow(2).sum().sqrt(), db / db.pow(2).sum().sqrt()
+        for j, k in enumerate(negs):
+            w[i, k] = 1 + dd[j] / (db[j] + dd[j])
+    return w
+
+
+@pytest.mark.parametrize("seed", [9, 10])
+def test_distance_difficulty_weights_match_the_loop(seed):
+    from cl_course.losses import distance_difficulty_weights
+    d1, d2 = pair(seed=seed)
+    b1, b2 = pair(d=5, seed=seed + 100)
+    got = distance_difficulty_weights(d1, d2, b1, b2)
+    assert got.dtype == torch.float32 and not got.requires_grad
+    assert torch.allclose(got.double(), distance_weights_loop(d1, d2, b1, b2), atol=1e-5)
+    eye = torch.eye(12, dtype=torch.bool)
+    assert (got[eye] == 1).all() and (got[eye.roll(6, 1)] == 1).all()  # self and positive entries
+
+
+def test_distance_form_reverses_the_similarity_forms_ordering():
+    """A negative close for the biased encoder only (it shares the shortcut) gets the lowest weight in
+    the similarity form and the highest in the distance form."""
+    from cl_course.losses import distance_difficulty_weights
+    gen = torch.Generator().manual_seed(3)
+    d1 = d2 = torch.eye(8, 16)  # every negative equally far for the debiased encoder
+    b1 = torch.randn(8, 16, generator=gen)
+    b1[1] = b1[0] + 0.05 * torch.randn(16, generator=gen)  # image 1 is image 0's near twin for the biased encoder
+    b2 = b1 + 0.05 * torch.randn(8, 16, generator=gen)
+    sim, dist = relative_difficulty_weights(d1, d2, b1, b2, 0.5), distance_difficulty_weights(d1, d2, b1, b2)
+    negs = negatives_of(0, 8)
+    assert sim[0, negs].argmin().item() in (negs.index(1), negs.index(9))
+    assert dist[0, negs].argmax().item() in (negs.index(1), negs.index(9))
+
+
+def test_distance_difficulty_weights_refuse_mismatched_batches():
+    from cl_course.losses import distance_difficulty_weights
+    with pytest.raises(ValueError, match="same B"):
+        distance_difficulty_weights(*pair(b=6), *pair(b=5))

@@ -59,3 +59,36 @@ def test_a_bad_biased_learning_rate_stops_the_objective_when_it_is_built(scale):
     views, _, _ = tiny_setup()
     with pytest.raises(ValueError, match="biased_lr_scale must be a number > 0"):
         WCLObjective(views, biased_lr_scale=scale)
+
+
+def test_distance_form_uses_the_distance_weights_and_each_term_is_logged_apart():
+    from cl_course.losses import biased_triplet_loss, distance_difficulty_weights, weighted_debiased_nt_xent
+    from cl_course.objectives import WCLObjective
+
+    from .tiny import gen
+
+    views, images, make = tiny_setup()
+    objective = WCLObjective(views, temperature=0.5, tau_plus=0.1, weight_form="distance")
+    pair = objective.build_model(lambda seed: (torch.manual_seed(seed), make())[1], seed=0)
+    got = [objective(pair, images, None, gen(s)) for s in (7, 8)]
+    terms = []
+    for s in (7, 8):
+        x = views.stacked_pair(images, gen(s))
+        d1, d2 = pair.debiased(x).chunk(2)
+        b1, b2 = pair.biased(x).chunk(2)
+        w = distance_difficulty_weights(d1, d2, b1, b2)
+        terms.append((weighted_debiased_nt_xent(d1, d2, w, 0.5, 0.1).item(), biased_triplet_loss(b1, b2, 0.1).item()))
+    assert torch.allclose(got[0], torch.tensor(sum(terms[0])), atol=1e-4)
+    logged = objective.end_epoch()
+    assert logged["loss_debiased"] == pytest.approx((terms[0][0] + terms[1][0]) / 2, abs=1e-4)
+    assert logged["loss_biased"] == pytest.approx((terms[0][1] + terms[1][1]) / 2, abs=1e-4)
+    assert objective.end_epoch() == {}  # each epoch starts afresh
+    assert objective.knobs()["weight_form"] == "distance"
+
+
+def test_an_unknown_weight_form_stops_the_objective_when_it_is_built():
+    from cl_course.objectives import WCLObjective
+
+    views, _, _ = tiny_setup()
+    with pytest.raises(ValueError, match="weight_form must be one of"):
+        WCLObjective(views, weight_form="cosine")
