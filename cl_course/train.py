@@ -8,6 +8,10 @@ record (e.g. detection statistics).
 Reproducibility: the epoch's shuffle is drawn from ``(seed, epoch)`` and each step's
 augmentation from ``(seed, step)``, and the learning rate is a function of the step, so a run
 resumed from an epoch checkpoint continues exactly as the uninterrupted run would.
+
+Several processes (``shard``, :mod:`cl_course.distributed`): every process draws the same global
+batches and views, the model encodes this process's share through DistributedDataParallel, and the
+objective's loss sees the global batch; rank 0 prints, shows the bar and writes the checkpoint.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from typing import Callable
 
 import torch
 from torch import nn
+
+from .distributed import EpochSampler, Shard, ShardedModel
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -127,18 +133,19 @@ class _StepModule:
     eager is used from then on.
     """
 
-    def __init__(self, model: nn.Module, compile: bool):
-        self.model, self.active, self.proven = model, model, not compile
+    def __init__(self, model: nn.Module, compile: bool, wrap: Callable[[nn.Module], Callable] | None = None):
+        self.wrap = wrap or (lambda module: module)  # e.g. a ShardedModel around it (several processes)
+        self.model, self.active, self.proven = model, self.wrap(model), not compile
         if compile:
             try:
-                self.active = torch.compile(model)
+                self.active = self.wrap(torch.compile(model))
             except Exception as exc:  # e.g. "Windows not yet supported for torch.compile"
                 self._fall_back(exc)
 
     def _fall_back(self, exc: Exception) -> None:
         print(f"WARNING: torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
               "training continues eagerly", flush=True)
-        self.active, self.proven = self.model, True
+        self.active, self.proven = self.wrap(self.model), True
 
     def run(self, step_fn: Callable[[nn.Module], torch.Tensor]) -> torch.Tensor:
         """``step_fn(module)``; until a compiled step has succeeded once, a failure falls back to eager."""
@@ -246,6 +253,8 @@ def fit(
     compile: bool | None = None,
     check_every: int | None = None,
     fingerprint: dict | None = None,
+    shard: Shard | None = None,
+    on_epoch: Callable[[History], None] | None = None,
 ) -> History:
     """Train ``model`` on ``images`` (uint8 ``(N, C, H, W)``) with ``objective``; return the history.
 
@@ -264,6 +273,13 @@ def fit(
         check_every: steps between the NaN guard's host checks (``None``: 1 on the CPU, 20 on CUDA;
             always also at the end of every epoch); see :class:`_NonFiniteGuard` for what a value
             above 1 means for the weights when it raises.
+        shard: this process's part of a run on several processes (:mod:`cl_course.distributed`,
+            process group already joined): the same global batches and views as one process at
+            ``batch_size`` (divisible by the number of processes), the encoder run on this process's
+            share through DistributedDataParallel, the loss on the global batch. Only rank 0 prints,
+            shows the progress bar, writes the checkpoint and calls ``on_epoch``; every process resumes
+            from the checkpoint, which must therefore be readable by all of them.
+        on_epoch: called with the history after every epoch's record (e.g. to write a log).
 
     The model is kept in channels_last memory; on CUDA the step runs under bf16 autocast. One code
     path for both devices: the data sits on the training device as uint8, the views are made there,
@@ -283,9 +299,11 @@ def fit(
         raise ValueError(f"lr must be > 0, got {lr}")
     if check_every is not None and check_every < 1:
         raise ValueError(f"check_every must be >= 1, got {check_every}")
+    sampler = EpochSampler(len(images), batch_size, seed=seed, shard=shard)
+    main = shard is None or shard.is_main
     device = torch.device(device)
     check_every = check_every or (20 if device.type == "cuda" else 1)
-    quiet = quiet_default() if quiet is None else quiet
+    quiet = (quiet_default() if quiet is None else quiet) or not main
     # channels_last pays on GPUs (tensor cores) and on CPUs (oneDNN convolutions: ~1.5x here).
     model.to(device, memory_format=torch.channels_last)
     if device.type == "cuda":
@@ -293,7 +311,7 @@ def fit(
         images = images.to(device)
         labels = labels.to(device) if labels is not None else None
     opt = make_optimizer(model, optimizer, lr, weight_decay)
-    steps_per_epoch = len(images) // batch_size
+    steps_per_epoch = sampler.steps
     total, warmup = epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch)
     history, start_epoch = History(), 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
@@ -311,22 +329,23 @@ def fit(
     gen = torch.Generator(device=device)
     from tqdm.auto import tqdm
 
-    stepper = _StepModule(model, compile_default(device) if compile is None else compile)
+    wrap = (lambda module: ShardedModel(module, shard, batch_size, device=device)) if shard is not None else None
+    stepper = _StepModule(model, compile_default(device) if compile is None else compile, wrap)
     guard = _NonFiniteGuard(device, steps_per_epoch)
     model.train()
     for epoch in range(start_epoch, epochs):
         if stop_after_epochs is not None and epoch - start_epoch >= stop_after_epochs:
             break
         t0 = time.perf_counter()
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        order = order.to(images.device)
+        sampler.set_epoch(epoch)
+        batches = torch.stack(sampler.batches()).to(images.device)  # (steps, batch_size): global batches
         total_loss = torch.zeros((), device=device)
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", disable=quiet, leave=False)
         for i in bar:
             step = epoch * steps_per_epoch + i
             for group in opt.param_groups:
                 group["lr"] = learning_rate(step, total, lr, warmup) * group.get("lr_scale", 1.0)
-            idx = order[i * batch_size : (i + 1) * batch_size]
+            idx = batches[i]
             if hasattr(objective, "set_step"):  # schedules inside an objective (e.g. an annealed ring)
                 objective.set_step(step, total)
             batch = (images[idx], labels[idx] if labels is not None else None)
@@ -357,10 +376,14 @@ def fit(
             record.update(monitor(model))
             model.train()
         history.epochs.append(record)
+        if not main:
+            continue
         print("epoch {epoch}/{n}: ".format(epoch=epoch + 1, n=epochs)
               + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"), flush=True)
         if ckpt is not None:
             _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
                           "history": history.epochs, "fingerprint": shaped_by}, ckpt)
+        if on_epoch is not None:
+            on_epoch(history)
     model.eval()
     return history
