@@ -1,15 +1,20 @@
-"""The results contract: read the notebooks' JSON files of a run folder and tabulate their metrics."""
+"""The results contract: read the notebooks' JSON files of run folders and tabulate them with
+pandas: the run's summary (``summary.csv``/``summary.md``), mean ± std over seeds, whole-notebook
+wall times per profile and device, and every method of the course side by side (notebook 08)."""
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from ..evaluate import GROUP_KEYS
+from .labels import label
 
 FAILURES = "failures.json"  # the runner's record of the notebooks that failed in a run folder
 HEADLINE = ("knn_top1", "linear_top1", "detection_precision", "detection_recall",
             "worst_group_acc", "bias_conflicting_acc")
+FIXED = ["notebook", "status", "variant", "profile", "dataset", "seed", "wall_time_s"]
 
 
 def read_failures(run_dir: str | Path) -> dict[str, str]:
@@ -26,6 +31,18 @@ def read_results(run_dir: str | Path) -> list[dict]:
         if isinstance(record, dict) and "notebook" in record and "metrics" in record:
             records.append(record)
     return records
+
+
+def find_run_dirs(paths: list[str | Path]) -> list[Path]:
+    """The run folders in ``paths``: a folder holding notebook records is one; any other folder
+    is searched below (e.g. ``runs/``). Sorted, each once."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if read_results(p) or (p / FAILURES).is_file():
+            found.append(p)
+        elif p.is_dir():
+            found += sorted({j.parent for j in p.rglob("*.json") if read_results(j.parent)})
+    return list(dict.fromkeys(found))
 
 
 def summary_rows(records: list[dict], failures: dict[str, str] | None = None) -> list[dict]:
@@ -51,10 +68,15 @@ def _scalar(v) -> bool:
     return isinstance(v, (int, float, str)) and not isinstance(v, bool)
 
 
-def _columns(rows: list[dict]) -> list[str]:
-    fixed = ["notebook", "status", "variant", "profile", "dataset", "seed", "wall_time_s"]
-    metrics = sorted({k for r in rows for k in r} - set(fixed), key=lambda k: (k not in HEADLINE, HEADLINE.index(k) if k in HEADLINE else 0, k))
-    return fixed + metrics
+def _metric_order(keys) -> list[str]:
+    return sorted(set(keys) - set(FIXED), key=lambda k: (k not in HEADLINE, HEADLINE.index(k) if k in HEADLINE else 0, k))
+
+
+def summary_frame(rows: list[dict]) -> pd.DataFrame:
+    """The summary rows as a table: the fixed columns, then the headline metrics, then the rest
+    by name; a figure a row lacks is empty."""
+    cols = FIXED + _metric_order({k for r in rows for k in r})
+    return pd.DataFrame(rows, columns=cols, dtype=object).fillna("")
 
 
 def _fmt(v) -> str:
@@ -63,62 +85,179 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def markdown(frame: pd.DataFrame, fmt=_fmt) -> str:
+    """A GitHub table of ``frame`` (pandas' ``to_markdown``), each cell written by ``fmt``."""
+    if frame.empty:
+        frame = pd.DataFrame(columns=frame.columns)
+    text = frame.map(fmt).to_markdown(index=False, disable_numparse=True, tablefmt="github")
+    return text + "\n"
+
+
 def write_summary(run_dir: str | Path, failures: dict[str, str] | None = None) -> str:
     """Write ``summary.csv`` and ``summary.md`` into ``run_dir``; return the markdown table.
     ``failures`` (default: the runner's ``failures.json``) are marked as such, without figures."""
     run_dir = Path(run_dir)
     failures = read_failures(run_dir) if failures is None else failures
-    rows = summary_rows(read_results(run_dir), failures)
-    cols = _columns(rows)
-    with open(run_dir / "summary.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=cols)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({c: row.get(c, "") for c in cols})
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in cols) + " |" for row in rows]
-    for nb, why in failures.items():
-        lines.append(f"\n**FAILED** {nb}: {why}")
-    table = "\n".join(lines) + "\n"
+    frame = summary_frame(summary_rows(read_results(run_dir), failures))
+    frame.to_csv(run_dir / "summary.csv", index=False)
+    table = markdown(frame) + "".join(f"\n**FAILED** {nb}: {why}\n" for nb, why in failures.items())
     (run_dir / "summary.md").write_text(table)
     return table
 
 
-def seed_table(run_dirs: list[str | Path], metric: str = "knn_top1") -> tuple[list[dict], str]:
-    """Mean ± std over seeds of ``metric`` for every (notebook, variant) found in ``run_dirs``
-    (one folder per seed). Returns the rows and a markdown table."""
-    import statistics
-
-    values: dict[tuple[str, str], dict] = {}
-    failed: dict[str, list] = {}
+def seed_frame(run_dirs: list[str | Path], metrics=("knn_top1",)) -> pd.DataFrame:
+    """Long table of every (run folder, notebook, variant, metric) figure of ``metrics``, the
+    notebook's own headline figures as variant ``(headline)``; notebooks that failed in a folder
+    contribute nothing from it. Columns: run, notebook, variant, profile, dataset, device, seed,
+    metric, value."""
+    rows = []
     for d in run_dirs:
         failures = read_failures(d)
         for record in read_results(d):
             if record["notebook"] in failures:
                 continue
-            entries = {"": record["metrics"], **(record.get("variants") or {})}
-            for variant, metrics in entries.items():
-                if isinstance(metrics.get(metric), (int, float)):
-                    key = (record["notebook"], variant)
-                    row = values.setdefault(key, {"profile": record.get("profile", ""), "seeds": {}})
-                    row["seeds"][record.get("seed")] = metrics[metric]
-        for notebook in failures:
+            entries = {"(headline)": record["metrics"], **(record.get("variants") or {})}
+            for variant, figures in entries.items():
+                for metric in metrics:
+                    value = figures.get(metric)
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        rows.append({"run": Path(d).name, "notebook": record["notebook"], "variant": variant,
+                                     "profile": record.get("profile", ""), "dataset": record.get("dataset", ""),
+                                     "device": record.get("device", ""), "seed": record.get("seed"),
+                                     "metric": metric, "value": float(value)})
+    cols = ["run", "notebook", "variant", "profile", "dataset", "device", "seed", "metric", "value"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def seed_table(run_dirs: list[str | Path], metric: str = "knn_top1") -> tuple[list[dict], str]:
+    """Mean ± std over seeds of ``metric`` for every (notebook, variant) found in ``run_dirs``
+    (one folder per seed). Returns the rows and a markdown table."""
+    frame = seed_frame(run_dirs, (metric,))
+    failed: dict[str, list] = {}
+    for d in run_dirs:
+        for notebook in read_failures(d):
             failed.setdefault(notebook, []).append(Path(d).name)
     rows = []
-    for (notebook, variant), info in values.items():
-        xs = list(info["seeds"].values())
-        rows.append({"notebook": notebook, "variant": variant or "(headline)", "profile": info["profile"],
-                     "n_seeds": len(xs), "seeds": sorted(info["seeds"]), "mean": statistics.fmean(xs),
-                     "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "values": xs,
+    for (notebook, variant), part in frame.groupby(["notebook", "variant"], sort=False):
+        by_seed = part.drop_duplicates("seed", keep="last")
+        xs = by_seed["value"].tolist()
+        rows.append({"notebook": notebook, "variant": variant, "profile": part["profile"].iloc[0],
+                     "n_seeds": len(xs), "seeds": sorted(by_seed["seed"].tolist()), "mean": float(by_seed["value"].mean()),
+                     "std": float(by_seed["value"].std()) if len(xs) > 1 else 0.0, "values": xs,
                      "failed_in": failed.get(notebook, [])})
     for notebook, where in failed.items():
         if not any(r["notebook"] == notebook for r in rows):
             rows.append({"notebook": notebook, "variant": "(headline)", "profile": "", "n_seeds": 0, "seeds": [],
                          "mean": float("nan"), "std": float("nan"), "values": [], "failed_in": where})
-    lines = [f"| notebook | variant | profile | seeds | {metric} mean ± std | failed in |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['notebook']} | {r['variant']} | {r['profile']} | {len(r['seeds'])} | "
-              f"{r['mean']:.4f} ± {r['std']:.4f} | {', '.join(r['failed_in']) or '-'} |" for r in rows]
-    return rows, "\n".join(lines) + "\n"
+    table = pd.DataFrame({
+        "notebook": [r["notebook"] for r in rows], "variant": [r["variant"] for r in rows],
+        "profile": [r["profile"] for r in rows], "seeds": [len(r["seeds"]) for r in rows],
+        f"{metric} mean ± std": [f"{r['mean']:.4f} ± {r['std']:.4f}" for r in rows],
+        "failed in": [", ".join(r["failed_in"]) or "-" for r in rows]})
+    return rows, markdown(table)
+
+
+# --- whole-notebook wall time per profile and device ---------------------------------------------
+BUDGET_KEYS = ("epochs", "compare_epochs", "sweep_epochs", "n_train")
+
+
+def _budget(parameters: dict) -> str:
+    parts = [f"{k} {parameters[k]}" for k in BUDGET_KEYS if parameters.get(k) is not None]
+    return ", ".join(parts)
+
+
+def timing_frame(paths: list[str | Path]) -> pd.DataFrame:
+    """One row per notebook record found under ``paths`` (run folders or folders of them): its
+    notebook, profile, device, data set, budget, seed, run folder and ``wall_time_s`` (the
+    whole notebook, from ``setup`` to ``finish``, as the JSON records it)."""
+    rows = []
+    for d in find_run_dirs(paths):
+        for r in read_results(d):
+            if isinstance(r.get("wall_time_s"), (int, float)):
+                rows.append({"notebook": r["notebook"], "profile": r.get("profile", ""), "device": r.get("device", ""),
+                             "dataset": r.get("dataset", ""), "budget": _budget(r.get("parameters") or {}),
+                             "seed": r.get("seed"), "run": str(d), "wall_time_s": float(r["wall_time_s"])})
+    cols = ["notebook", "profile", "device", "dataset", "budget", "seed", "run", "wall_time_s"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def timing_table(paths: list[str | Path]) -> str:
+    """Markdown: whole-notebook wall time per notebook, profile, device (and data set and budget,
+    which the time depends on): the mean over the records found, their range and count."""
+    frame = timing_frame(paths)
+    if frame.empty:
+        return "no notebook records (JSON with wall_time_s) found under " + ", ".join(map(str, paths)) + "\n"
+    keys = ["notebook", "profile", "device", "dataset", "budget"]
+    agg = frame.groupby(keys, sort=True)["wall_time_s"].agg(["mean", "min", "max", "count"]).reset_index()
+
+    def cell(row):
+        spread = f" ({row['min']:.0f}–{row['max']:.0f})" if row["count"] > 1 else ""
+        return f"{row['mean']:.0f}{spread}"
+
+    table = agg[keys].copy()
+    table["runs"] = agg["count"].astype(str)
+    table["wall time (s)"] = agg.apply(cell, axis=1)
+    return markdown(table, fmt=str)
+
+
+# --- every method side by side (notebook 08) -------------------------------------------------------
+UNTRAINED = "untrained"
+
+
+def methods_frame(paths: list[str | Path], metrics=("knn_top1", "linear_top1", "bias_conflicting_acc",
+                                                    "worst_group_acc", "epoch_time_s")) -> pd.DataFrame:
+    """Every compared variant of every notebook record under ``paths``, long: the variants a
+    notebook compared with a probe (kNN and linear-probe accuracy both recorded), the untrained
+    encoder included, each with ``metrics`` and ``step_cost`` (its ``epoch_time_s`` over SimCLR's in
+    the same notebook run). Columns: run, notebook, variant, method, profile, dataset, device,
+    seed, metric, value."""
+    rows = []
+    for d in find_run_dirs(paths):
+        failures = read_failures(d)
+        for r in read_results(d):
+            if r["notebook"] in failures:
+                continue
+            variants = {n: v for n, v in (r.get("variants") or {}).items()
+                        if isinstance(v, dict) and "knn_top1" in v and "linear_top1" in v}
+            simclr = next((v.get("epoch_time_s") for n, v in variants.items() if n.lower() == "simclr"), None)
+            methods = r.get("methods") or {}
+            for name, figures in variants.items():
+                knobs = methods.get(name) if isinstance(methods.get(name), dict) else {}
+                method = knobs.get("method") or ("untrained encoder" if name == UNTRAINED else name)
+                values = {m: figures.get(m) for m in metrics}
+                if simclr and figures.get("epoch_time_s"):
+                    values["step_cost"] = figures["epoch_time_s"] / simclr
+                for metric, value in values.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        rows.append({"run": str(d), "notebook": r["notebook"],
+                                     "variant": "SimCLR" if name.lower() == "simclr" else name, "method": method,
+                                     "profile": r.get("profile", ""), "dataset": r.get("dataset", ""),
+                                     "device": r.get("device", ""), "seed": r.get("seed"),
+                                     "metric": metric, "value": float(value)})
+    cols = ["run", "notebook", "variant", "method", "profile", "dataset", "device", "seed", "metric", "value"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def mean_std_table(frame: pd.DataFrame, index=("dataset", "notebook", "variant"), digits: int = 3) -> pd.DataFrame:
+    """``frame`` (long: ..., metric, value) as one row per ``index`` and one column per metric (in
+    words), each cell ``mean ± std (n)`` over the rows (seeds); ``-`` where a metric was not measured."""
+    index = list(index)
+    if frame.empty:
+        return pd.DataFrame(columns=index)
+    stats = frame.groupby(index + ["metric"], sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
+
+    def cell(row):
+        if row["count"] > 1:
+            return f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
+        return f"{row['mean']:.{digits}f}"
+
+    stats["cell"] = stats.apply(cell, axis=1)
+    order = list(dict.fromkeys(frame["metric"]))
+    table = stats.pivot(index=index, columns="metric", values="cell").reindex(columns=order).fillna("-")
+    n = frame.groupby(index, sort=False)["seed"].nunique().rename("seeds")
+    table = table.join(n).reset_index()
+    table = table.set_index(index).loc[list(dict.fromkeys(map(tuple, frame[index].to_numpy().tolist())))].reset_index()
+    return table.rename(columns={m: label(m, short=True) for m in order})
 
 
 def group_table(results: dict) -> str:
@@ -147,13 +286,18 @@ def group_table(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m cl_course.harness.results RUN_DIR [RUN_DIR ...] [--metric knn_top1]``: mean ± std over the
-    run folders (one per seed)."""
+    run folders (one per seed). ``--timing PATH ...``: whole-notebook wall time per notebook, profile and
+    device, from every record found under the paths (run folders, or folders of them such as ``runs/``)."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m cl_course.harness.results", description=main.__doc__)
     ap.add_argument("run_dirs", nargs="+")
     ap.add_argument("--metric", default="knn_top1")
+    ap.add_argument("--timing", action="store_true", help="print the wall-time table instead")
     args = ap.parse_args(argv)
+    if args.timing:
+        print(timing_table(args.run_dirs))
+        return 0
     _, table = seed_table(args.run_dirs, args.metric)
     print(table)
     return 0

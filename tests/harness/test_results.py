@@ -54,13 +54,54 @@ def test_write_summary_produces_csv_and_markdown_with_metric_values(tmp_path):
     for text in ("0.8125", "0.4375", "0.5625", "0.6125", "0.7375", "t=0.2", "t=1.0", "01_simclr", "02_dcl"):
         assert text in md, text
     lines = md.strip().splitlines()
-    assert lines[0].startswith("| notebook | status | variant |") and len(lines) == 2 + 4
+    assert [c.strip() for c in lines[0].split("|")[1:4]] == ["notebook", "status", "variant"] and len(lines) == 2 + 4
 
 
 def test_write_summary_of_an_empty_run_writes_headers_only(tmp_path):
     write_summary(tmp_path)
     with open(tmp_path / "summary.csv", newline="") as fh:
         assert list(csv.reader(fh)) == [["notebook", "status", "variant", "profile", "dataset", "seed", "wall_time_s"]]
+
+
+def test_timing_table_has_one_row_per_notebook_profile_and_device_from_the_records(tmp_path, capsys):
+    from cl_course.harness.results import main, timing_frame, timing_table
+
+    runs = tmp_path / "runs"
+    for name, device, times in (("a", "cpu: x86_64, 2 threads", (12.5, 3.25)), ("b", "cpu: x86_64, 2 threads", (14.5, 3.75)),
+                                ("c", "cuda: NVIDIA H200", (1.0, 2.0))):
+        (runs / name).mkdir(parents=True)
+        for r, t in zip(make_run(runs / name), times):
+            r.update(device=device, wall_time_s=t, parameters={"epochs": 2})
+            (runs / name / f"{r['notebook']}.json").write_text(json.dumps(r))
+    frame = timing_frame([runs])
+    assert len(frame) == 6 and set(frame["run"].map(lambda p: p.rsplit("/", 1)[-1])) == {"a", "b", "c"}
+    table = timing_table([runs])
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in table.strip().splitlines()[2:]]
+    assert ["02_dcl", "ci", "cpu: x86_64, 2 threads", "digits", "epochs 2", "2", "14 (12–14)"] in rows
+    assert ["02_dcl", "ci", "cuda: NVIDIA H200", "digits", "epochs 2", "1", "1"] in rows and len(rows) == 4
+    assert main([str(runs), "--timing"]) == 0 and "wall time (s)" in capsys.readouterr().out
+
+
+def test_methods_frame_takes_the_compared_variants_with_their_step_cost_and_tabulates_mean_and_std(tmp_path):
+    from cl_course.harness.results import mean_std_table, methods_frame
+
+    for seed, (a, b) in enumerate([(0.5, 0.6), (0.7, 0.8)]):
+        d = tmp_path / f"run-seed{seed}"
+        d.mkdir()
+        variants = {"untrained": {"knn_top1": 0.1, "linear_top1": 0.2},
+                    "simclr": {"knn_top1": a, "linear_top1": a, "epoch_time_s": 2.0},
+                    "dcl": {"knn_top1": b, "linear_top1": b, "epoch_time_s": 3.0},
+                    "tau+=0.2": {"knn_top1": 0.9}}  # a sweep value: no probe, not a compared method
+        (d / "03_debiasing.json").write_text(json.dumps(
+            {**record("03_debiasing", seed, a, variants), "methods": {"dcl": {"method": "DCL", "tau_plus": 0.1}}}))
+    frame = methods_frame([tmp_path])
+    assert set(frame["variant"]) == {"untrained", "SimCLR", "dcl"}
+    cost = frame[(frame["variant"] == "dcl") & (frame["metric"] == "step_cost")]["value"]
+    assert list(cost) == [1.5, 1.5]
+    table = mean_std_table(frame)
+    dcl = table[table["variant"] == "dcl"].iloc[0]
+    assert dcl["kNN top-1"] == "0.700 ± 0.141" and dcl["seeds"] == 2 and dcl["step cost (× SimCLR)"] == "1.500 ± 0.000"
+    assert list(table["variant"]) == ["untrained", "SimCLR", "dcl"]
 
 
 def test_seed_table_gives_mean_and_sample_std_per_variant(tmp_path):
