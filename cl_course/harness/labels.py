@@ -19,6 +19,10 @@ METRICS: dict[str, tuple[str, str]] = {
                                     "linear-probe accuracy on bias-conflicting test images (fraction)"),
     "linear_bias_aligned_acc": ("probe bias-aligned", "linear-probe accuracy on bias-aligned test images (fraction)"),
     "linear_worst_group_acc": ("probe worst group", "linear-probe accuracy of the worst group (fraction)"),
+    "worst_class_conflicting_acc": ("kNN worst class, conflicting",
+                                    "kNN accuracy of the worst class on bias-conflicting images (fraction)"),
+    "linear_worst_class_conflicting_acc": ("probe worst class, conflicting",
+                                           "linear-probe accuracy of the worst class on bias-conflicting images (fraction)"),
     "detection_precision": ("detection precision", "detection precision (fraction of flagged pairs that are same-class)"),
     "detection_recall": ("detection recall", "detection recall (fraction of same-class pairs flagged)"),
     "cosine_gap": ("cosine gap", "mean cosine: positive minus other-class negative"),
@@ -38,7 +42,8 @@ METRICS: dict[str, tuple[str, str]] = {
 
 # the metrics that are accuracies (a fraction of test images in [0, 1]): they share an axis
 ACCURACIES = ("knn_top1", "linear_top1", "bias_conflicting_acc", "bias_aligned_acc", "worst_group_acc",
-              "linear_bias_conflicting_acc", "linear_bias_aligned_acc", "linear_worst_group_acc")
+              "linear_bias_conflicting_acc", "linear_bias_aligned_acc", "linear_worst_group_acc",
+              "worst_class_conflicting_acc", "linear_worst_class_conflicting_acc")
 
 
 def label(key: str, short: bool = False) -> str:
