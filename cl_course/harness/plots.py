@@ -360,3 +360,31 @@ def heatmap(matrix, rows: Sequence[str], columns: Sequence[str], *, title: str =
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def group_heatmaps(tables: Mapping[str, object], rows: Sequence[str], columns: Sequence[str], *, ncols: int = 3,
+                   title: str = "", row_label: str = "digit", column_label: str = "colour"):
+    """One (label × shortcut attribute) accuracy table per encoder (e.g. ``group_acc[unbiased bank]`` of
+    :meth:`Session.evaluate_groups`), side by side on one colour scale from 0 to 1: a colour reader
+    lights up the diagonal (bias-aligned groups) only, a shape reader the whole table."""
+    names = list(tables)
+    nrows = (len(names) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, min(ncols, len(names)), squeeze=False,
+                             figsize=(4.6 * min(ncols, len(names)), 3.9 * nrows))
+    for ax, name in zip(axes.flat, names):
+        data = tables[name]
+        data = data.detach().float().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data, float)
+        sns.heatmap(pd.DataFrame(data, index=list(rows), columns=list(columns)), vmin=0, vmax=1, cmap="mako",
+                    annot=False, cbar=ax is axes.flat[len(names) - 1], cbar_kws={"label": "accuracy"}, ax=ax)
+        diagonal = np.nanmean(np.diag(data)) if data.shape[0] == data.shape[1] else float("nan")
+        off = np.nanmean(data[~np.eye(*data.shape, dtype=bool)])
+        ax.set_title(f"{name}\naligned {diagonal:.2f}, conflicting {off:.2f}", fontsize=9)
+        ax.set_xlabel(column_label)
+        ax.set_ylabel(row_label)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

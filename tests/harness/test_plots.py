@@ -145,3 +145,14 @@ def test_embedding_map_places_every_point_and_refuses_an_unknown_method():
     assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 60
     with pytest.raises(ValueError, match="unknown method 'umap'"):
         plots.embedding_map(feats, labels, ["a", "b", "c"], method="umap")
+
+
+def test_group_heatmaps_draw_one_table_per_encoder_on_one_scale():
+    tables = {"colour reader": torch.eye(10), "shape reader": torch.full((10, 10), 0.9), "half": torch.rand(10, 10)}
+    fig = plots.group_heatmaps(tables, [str(d) for d in range(10)], [f"c{c}" for c in range(10)], ncols=2)
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titled) == 3 and "aligned 1.00, conflicting 0.00" in titled[0]
+    assert "conflicting 0.90" in titled[1]
+    meshes = [ax.collections[0] for ax in fig.axes if ax.get_title()]
+    assert all(m.get_clim() == (0, 1) for m in meshes)
+    plt.close(fig)
