@@ -287,10 +287,13 @@ def _long(results: Mapping[str, Mapping[str, object]], keys) -> tuple[pd.DataFra
 
 def bars(frame: pd.DataFrame, *, x: str = "variant", y: str = "value", hue: str | None = "metric",
          ylabel: str = "", title: str = "", chance: float | None = None,
-         references: Mapping[str, float] | None = None, values: bool = True, ax=None):
+         references: Mapping[str, float] | None = None, values: bool = True, dodge: bool = True,
+         accuracy: bool | None = None, ax=None):
     """Grouped bars from a long table: the mean per (x, hue), with a ± 1 std error bar where
     there are several rows (seeds); each bar labelled with its mean; ``chance`` and ``references``
-    as dashed lines with legend entries. Accuracy axes start at 0."""
+    as dashed lines with legend entries. ``accuracy`` (default: every ``key`` of the table is an
+    accuracy) starts the axis at 0 and ends it just above the tallest bar. ``dodge=False`` colours
+    the bars by ``hue`` without grouping them (e.g. by notebook)."""
     refs = {**({"chance": chance} if chance is not None else {}), **(references or {})}
     n_x = frame[x].nunique() if len(frame) else 1
     n_h = frame[hue].nunique() if hue and len(frame) else 1
@@ -299,7 +302,7 @@ def bars(frame: pd.DataFrame, *, x: str = "variant", y: str = "value", hue: str 
     fig = ax.figure
     several = len(frame) and frame.groupby([x] + ([hue] if hue else [])).size().max() > 1
     sns.barplot(data=frame, x=x, y=y, hue=hue, errorbar="sd" if several else None, capsize=0.15 if several else 0,
-                palette=PALETTE if hue else None, legend=False, ax=ax, err_kws={"linewidth": 1})
+                palette=PALETTE if hue else None, legend=False, dodge=dodge, ax=ax, err_kws={"linewidth": 1})
     if hue:
         for container, name in zip(ax.containers, list(dict.fromkeys(frame[hue]))):
             container.set_label(name)
@@ -310,8 +313,9 @@ def bars(frame: pd.DataFrame, *, x: str = "variant", y: str = "value", hue: str 
     ax.set_xlabel("")
     ax.set_ylabel(ylabel)
     ax.tick_params(axis="x", labelrotation=20 if n_x > 4 else 0, labelsize=8)
-    accuracies = len(frame) > 0 and ("key" not in frame or frame["key"].map(is_accuracy).all())
-    if accuracies and ("key" in frame or "accuracy" in ylabel):
+    if accuracy is None:
+        accuracy = len(frame) > 0 and "key" in frame and bool(frame["key"].map(is_accuracy).all())
+    if accuracy:
         hi = frame.groupby([x] + ([hue] if hue else []))[y].agg(lambda s: s.mean() + (s.std() if len(s) > 1 else 0))
         _accuracy_ylim(ax, hi.to_numpy(), refs)
     ax.set_title(title)
