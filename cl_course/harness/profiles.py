@@ -15,14 +15,16 @@ from ..shortcuts import BIASED_DATASETS, check_rho
 
 PROFILE_NAMES = ("ci", "cpu", "gpu", "auto")
 
-# Every size knob a notebook may override, with its value per profile.
+# Every size knob a notebook may override, with its value per profile. epochs: notebook 01's SimCLR,
+# the shared start of 03-05; compare_epochs: each variant of a comparison from scratch;
+# finetune_epochs: each variant fine-tuned from the shared start (04, 05); sweep_epochs: each run of a sweep.
 PROFILES: dict[str, dict] = {
     # scikit-learn digits (ships with the package): seconds, a smoke test of the whole notebook.
     "ci": dict(
         dataset="digits", n_train=None, n_test=None, encoder="small_cnn", width=16, stages=2,
         stem_stride=1, image_size=16, crop_scale=0.3, epochs=4, batch_size=128, lr=3e-3,
         weight_decay=1e-4, optimizer="adamw", warmup_epochs=0.5, temperature=0.5,
-        sweep_epochs=2, compare_epochs=2, knn_k=50, monitor_bank=None, monitor_queries=None, probe_epochs=30,
+        sweep_epochs=2, compare_epochs=2, finetune_epochs=2, knn_k=50, monitor_bank=None, monitor_queries=None, probe_epochs=30,
     ),
     # CIFAR-10 on a 2-core laptop CPU: a 0.4M-parameter CNN trained on 24-px views (about 50 s
     # an epoch on 2 cores; 32-px views cost 2x and gave no better kNN at equal epochs).
@@ -30,7 +32,7 @@ PROFILES: dict[str, dict] = {
         dataset="cifar10", n_train=None, n_test=None, encoder="small_cnn", width=64, stages=3,
         stem_stride=2, image_size=24, crop_scale=0.2, epochs=10, batch_size=256, lr=1e-3,
         weight_decay=1e-4, optimizer="adamw", warmup_epochs=0.5, temperature=0.2,
-        sweep_epochs=1, compare_epochs=3, knn_k=200, monitor_bank=10000, monitor_queries=2000, probe_epochs=30,
+        sweep_epochs=1, compare_epochs=3, finetune_epochs=1, knn_k=200, monitor_bank=10000, monitor_queries=2000, probe_epochs=30,
     ),
     # CIFAR-10, ResNet-18 on one GPU: the real run (recipe of the HCL/DCL authors' code). Epochs from
     # the measured GPU check (README): a 50,000-image epoch takes 1.7 s (SimCLR) to 4 s (WCL) eager on
@@ -39,7 +41,7 @@ PROFILES: dict[str, dict] = {
         dataset="cifar10", n_train=None, n_test=None, encoder="resnet18", width=64, stages=3,
         stem_stride=2, image_size=32, crop_scale=0.08, epochs=150, batch_size=512, lr=1e-3,
         weight_decay=1e-6, optimizer="adamw", warmup_epochs=1.0, temperature=0.5,
-        sweep_epochs=15, compare_epochs=40, knn_k=200, monitor_bank=None, monitor_queries=None, probe_epochs=100,
+        sweep_epochs=15, compare_epochs=40, finetune_epochs=10, knn_k=200, monitor_bank=None, monitor_queries=None, probe_epochs=100,
     ),
 }
 
@@ -62,7 +64,8 @@ SHORTCUT_PROFILES: dict[str, dict] = {
 FAMILIES = ("contrastive", "shortcut")
 
 # Where a value has a range, the check and the message.
-_POSITIVE_INT = ("epochs", "width", "stages", "stem_stride", "image_size", "sweep_epochs", "compare_epochs", "knn_k",
+_POSITIVE_INT = ("epochs", "width", "stages", "stem_stride", "image_size", "sweep_epochs", "compare_epochs",
+                 "finetune_epochs", "knn_k",
                  "probe_epochs")
 
 
