@@ -238,6 +238,31 @@ def methods_frame(paths: list[str | Path], metrics=("knn_top1", "linear_top1", "
     return pd.DataFrame(rows, columns=cols)
 
 
+def seed_siblings(run_dir: str | Path) -> list[Path]:
+    """``run_dir`` and, when it is one seed of a ``--seeds`` run (``<name>-seed<k>``), the other
+    seeds' folders beside it that exist, in seed order."""
+    import re
+
+    run_dir = Path(run_dir)
+    m = re.fullmatch(r"(.+)-seed(\d+)", run_dir.name)
+    if not m:
+        return [run_dir]
+    siblings = [p for p in run_dir.parent.glob(f"{m.group(1)}-seed*") if re.fullmatch(r"\d+", p.name.rsplit("-seed", 1)[1])]
+    return sorted({*siblings, run_dir}, key=lambda p: int(p.name.rsplit("-seed", 1)[1]))
+
+
+def paired_gain(frame: pd.DataFrame, metric: str = "knn_top1", baseline: str = "SimCLR") -> pd.DataFrame:
+    """Each trained variant's ``metric`` minus ``baseline``'s in the same notebook run (same data,
+    budget, seed, batches and views): the rows of :func:`methods_frame` with ``value`` replaced by
+    the difference; the baseline and the untrained encoder are left out."""
+    part = frame[frame["metric"] == metric]
+    base = part[part["variant"] == baseline].set_index(["run", "notebook"])["value"]
+    keep = part[~part["variant"].isin([baseline, UNTRAINED])].copy()
+    ref = [base.get((r, n)) for r, n in zip(keep["run"], keep["notebook"])]
+    keep["value"] = keep["value"].to_numpy() - pd.to_numeric(pd.Series(ref, dtype=float)).to_numpy()
+    return keep.dropna(subset=["value"])
+
+
 def mean_std_table(frame: pd.DataFrame, index=("dataset", "notebook", "variant"), digits: int = 3) -> pd.DataFrame:
     """``frame`` (long: ..., metric, value) as one row per ``index`` and one column per metric (in
     words), each cell ``mean ± std (n)`` over the rows (seeds); ``-`` where a metric was not measured."""

@@ -104,6 +104,27 @@ def test_methods_frame_takes_the_compared_variants_with_their_step_cost_and_tabu
     assert list(table["variant"]) == ["untrained", "SimCLR", "dcl"]
 
 
+def test_seed_siblings_finds_the_other_seeds_of_a_seeds_run(tmp_path):
+    from cl_course.harness.results import seed_siblings
+
+    for name in ("cpu-seed0", "cpu-seed1", "cpu-seed10", "cpu-seedx", "gpu-seed0", "cpu"):
+        (tmp_path / name).mkdir()
+    assert [p.name for p in seed_siblings(tmp_path / "cpu-seed1")] == ["cpu-seed0", "cpu-seed1", "cpu-seed10"]
+    assert seed_siblings(tmp_path / "cpu") == [tmp_path / "cpu"]
+
+
+def test_paired_gain_subtracts_simclr_of_the_same_run(tmp_path):
+    import pandas as pd
+
+    from cl_course.harness.results import paired_gain
+
+    rows = [("r0", "03", "SimCLR", 0.5), ("r0", "03", "dcl", 0.6), ("r1", "03", "SimCLR", 0.7), ("r1", "03", "dcl", 0.6),
+            ("r0", "03", "untrained", 0.1), ("r0", "05", "ring", 0.9)]  # 05 has no SimCLR row: no gain
+    frame = pd.DataFrame([{"run": r, "notebook": n, "variant": v, "metric": "knn_top1", "value": x} for r, n, v, x in rows])
+    gain = paired_gain(frame)
+    assert list(gain["variant"]) == ["dcl", "dcl"] and list(gain["value"]) == pytest.approx([0.1, -0.1])
+
+
 def test_seed_table_gives_mean_and_sample_std_per_variant(tmp_path):
     import statistics
 
