@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -26,12 +27,26 @@ FORMAT = "cl_course.encoder.v1"
 PACKAGE = Path(__file__).resolve().parent
 
 
-def code_version() -> str:
-    """A short hash of the library's source (``cl_course/*.py``, ``losses/``, ``objectives/``): any
-    change to the code that trains an encoder changes it, and with it every fingerprint that holds it."""
+# The modules every training run goes through; an objective adds its own module and the cl_course
+# modules it calls (its losses, negatives, models).
+CORE_MODULES = ("train.py", "augment.py", "models.py", "data.py", "shortcuts.py", "objectives/base.py",
+                "losses/similarity.py")
+
+
+def code_version(objective=None) -> str:
+    """A short hash of the source that trains an encoder: :data:`CORE_MODULES`, and for ``objective``
+    its module and every ``cl_course`` module whose functions or classes that module uses (so a change
+    to FNC's code invalidates FNC's encoders, not SimCLR's). Line endings do not count."""
+    files = {PACKAGE / name for name in CORE_MODULES}
+    if objective is not None:
+        module = sys.modules[type(objective).__module__]
+        files.add(Path(module.__file__))
+        for value in vars(module).values():
+            owner = sys.modules.get(getattr(value, "__module__", "") or "")
+            if owner is not None and owner.__name__.startswith("cl_course.") and getattr(owner, "__file__", None):
+                files.add(Path(owner.__file__))
     digest = hashlib.sha256()
-    files = sorted([*PACKAGE.glob("*.py"), *PACKAGE.glob("losses/*.py"), *PACKAGE.glob("objectives/*.py")])
-    for path in files:
+    for path in sorted(f.resolve() for f in files):
         digest.update(path.relative_to(PACKAGE).as_posix().encode())
         digest.update(path.read_bytes().replace(b"\r\n", b"\n"))  # a Windows checkout hashes alike
     return digest.hexdigest()[:12]
@@ -114,13 +129,13 @@ RECIPE_KEYS = ("dataset", "n_train", "encoder", "width", "stages", "stem_stride"
 
 
 def encoder_fingerprint(*, recipe: dict, seed: int, method: dict, data: str, n_images: int,
-                        model: nn.Module) -> dict:
+                        model: nn.Module, code: str | None = None) -> dict:
     """The fingerprint of an encoder trained with ``recipe`` (a profile's values; the keys of
     :data:`RECIPE_KEYS` it has), ``seed``, ``method`` (an objective's ``knobs()``) on ``n_images``
-    images of the data set ``data``, for ``model``'s parameter shapes, by this code
-    (:func:`code_version`). The notebooks and ``python -m cl_course.pretrain`` both build it here,
+    images of the data set ``data``, for ``model``'s parameter shapes, by this code (``code``:
+    :func:`code_version` of the objective; the core modules' when not given). The notebooks and ``python -m cl_course.pretrain`` both build it here,
     so a checkpoint from either fits the other exactly when the runs were shaped alike."""
     return {"recipe": {k: recipe[k] for k in RECIPE_KEYS if k in recipe}, "seed": int(seed),
             "method": dict(method), "data": str(data), "n_images": int(n_images),
             "model": {name: list(t.shape) for name, t in model.state_dict().items()},
-            "code": code_version()}
+            "code": code if code is not None else code_version()}

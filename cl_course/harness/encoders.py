@@ -55,7 +55,8 @@ def fingerprint(session, objective, epochs: int, start: TrainedEncoder | None = 
     """What shapes ``objective`` trained for ``epochs`` in this session (from ``start`` if given)."""
     fp = checkpoints.encoder_fingerprint(
         recipe={**session.cfg, "epochs": epochs}, seed=session.seed, method=objective.knobs(),
-        data=session.data.name, n_images=len(session.data.x_train), model=build(session, objective))
+        data=session.data.name, n_images=len(session.data.x_train), model=build(session, objective),
+        code=checkpoints.code_version(objective))
     if start is not None:
         fp["start"] = start.fingerprint
     return fp
@@ -63,13 +64,12 @@ def fingerprint(session, objective, epochs: int, start: TrainedEncoder | None = 
 
 def check_checkpoint(session, path) -> dict:
     """Read the checkpoint given as a notebook parameter and refuse it at set-up when it was trained
-    with another recipe, seed, data set or code than this session's (the method is matched when an
-    encoder is asked for). Returns its fingerprint."""
+    with another recipe, seed or data set than this session's (the method, and the code that trains
+    it, are matched when an encoder is asked for). Returns its fingerprint."""
     record = checkpoints.read_encoder(path)
     saved = record.get("fingerprint") or {}
     recipe = {k: session.cfg[k] for k in checkpoints.RECIPE_KEYS if k in session.cfg and k != "epochs"}
-    now = {"recipe": recipe, "seed": session.seed, "data": session.data.name,
-           "n_images": len(session.data.x_train), "code": checkpoints.code_version()}
+    now = {"recipe": recipe, "seed": session.seed, "data": session.data.name, "n_images": len(session.data.x_train)}
     was = {**{k: saved.get(k) for k in now}, "recipe": {k: (saved.get("recipe") or {}).get(k) for k in recipe}}
     if was != now:
         raise CheckpointError(f"the checkpoint {path} does not fit this run ({'; '.join(differences(was, now))}); "
