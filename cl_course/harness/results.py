@@ -251,6 +251,44 @@ def seed_siblings(run_dir: str | Path) -> list[Path]:
     return sorted({*siblings, run_dir}, key=lambda p: int(p.name.rsplit("-seed", 1)[1]))
 
 
+COURSE_NOTEBOOKS = tuple(f"{n:02d}_" for n in range(1, 8))  # the notebooks whose methods 08 compares
+
+
+def locate_runs(run_dirs=None, output_dir=None) -> list[Path]:
+    """The run folders notebook 08 reads: ``run_dirs`` (a path or a list; run folders or folders of
+    them such as ``runs``), else ``output_dir`` (default: the session's default output folder) and
+    its other seeds (:func:`seed_siblings`); only folders holding records of notebooks 01–07.
+    A named folder that does not exist raises ``FileNotFoundError``."""
+    from .parameters import as_list
+
+    if run_dirs is not None:
+        paths = [Path(p).expanduser() for p in as_list("run_dirs", str(run_dirs) if isinstance(run_dirs, Path) else run_dirs)]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise FileNotFoundError(f"run_dirs: {', '.join(missing)} not found")
+        candidates = find_run_dirs(paths)
+    else:
+        if output_dir is None:
+            from .session import default_output_dir
+
+            output_dir = default_output_dir()
+        candidates = seed_siblings(Path(output_dir).expanduser())
+    return [d for d in candidates if any(r["notebook"].startswith(COURSE_NOTEBOOKS) for r in read_results(d))]
+
+
+def provenance(paths: list[str | Path]) -> pd.DataFrame:
+    """Where the numbers come from, one row per notebook of 01–07: profile, data set, device,
+    budget, the seeds found and the run folders."""
+    frame = timing_frame(paths)
+    frame = frame[frame["notebook"].str.startswith(COURSE_NOTEBOOKS)]
+    if frame.empty:
+        return pd.DataFrame(columns=["notebook", "profile", "dataset", "device", "budget", "seeds", "runs"])
+    return (frame.groupby(["notebook", "profile", "dataset", "device", "budget"], sort=True)
+            .agg(seeds=("seed", lambda s: ", ".join(map(str, sorted(set(s))))),
+                 runs=("run", lambda s: ", ".join(sorted({Path(p).name for p in s}))))
+            .reset_index())
+
+
 def paired_gain(frame: pd.DataFrame, metric: str = "knn_top1", baseline: str = "SimCLR") -> pd.DataFrame:
     """Each trained variant's ``metric`` minus ``baseline``'s in the same notebook run (same data,
     budget, seed, batches and views): the rows of :func:`methods_frame` with ``value`` replaced by

@@ -113,6 +113,24 @@ def test_seed_siblings_finds_the_other_seeds_of_a_seeds_run(tmp_path):
     assert seed_siblings(tmp_path / "cpu") == [tmp_path / "cpu"]
 
 
+def test_locate_runs_reads_the_given_folders_or_the_seeds_of_the_output_folder(tmp_path):
+    from cl_course.harness.results import locate_runs, provenance
+
+    for seed in (0, 1):
+        d = tmp_path / "runs" / f"c-seed{seed}"
+        d.mkdir(parents=True)
+        (d / "03_debiasing.json").write_text(json.dumps(record("03_debiasing", seed, 0.5, {})))
+    (tmp_path / "runs" / "other").mkdir()
+    (tmp_path / "runs" / "other" / "99_x.json").write_text(json.dumps(record("99_x", 0, 0.5, {})))
+    assert [p.name for p in locate_runs(output_dir=tmp_path / "runs" / "c-seed1")] == ["c-seed0", "c-seed1"]
+    assert [p.name for p in locate_runs(str(tmp_path / "runs"))] == ["c-seed0", "c-seed1"]
+    assert locate_runs(output_dir=tmp_path / "runs" / "other") == []
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        locate_runs([str(tmp_path / "nowhere")])
+    prov = provenance(locate_runs(str(tmp_path / "runs")))
+    assert prov.iloc[0]["seeds"] == "0, 1" and prov.iloc[0]["runs"] == "c-seed0, c-seed1"
+
+
 def test_paired_gain_subtracts_simclr_of_the_same_run(tmp_path):
     import pandas as pd
 
