@@ -93,10 +93,12 @@ def init_from_env(backend: str | None = None) -> tuple[Shard | None, torch.devic
     return Shard(dist.get_rank(), dist.get_world_size()), device
 
 
-def finish() -> None:
-    """Leave the process group (after a barrier, so no process exits while another still writes)."""
+def finish(wait: bool = True) -> None:
+    """Leave the process group, if any (after a barrier with ``wait``, so that no process exits while
+    another still writes; without, after an error)."""
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
