@@ -30,6 +30,7 @@ holds the data set (in-memory uint8, as on one device).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -39,6 +40,12 @@ import torch.distributed.nn.functional as dist_nn
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler
+
+# Recent torch releases mark torch.distributed.nn.functional deprecated in favour of a private module
+# (_functional_collectives); its collectives still back-propagate as documented, so the notice, printed
+# once per call site and process, is not repeated here.
+warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.\w+ is deprecated",
+                        category=FutureWarning)
 
 
 # --- the process group -----------------------------------------------------------------------------

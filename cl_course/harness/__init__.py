@@ -8,6 +8,8 @@
     plots        the course's figures
     exercises    checkers for the notebooks' exercises, one module per notebook
     nbclean      notebooks stored clean (``python -m cl_course.harness.nbclean``)
+    pretrain     the training command: one encoder of any method, 1 process or torchrun, for the notebooks
+                 to load (``python -m cl_course.harness.pretrain``)
 
 The library (every other module of ``cl_course``) never imports from here.
 """

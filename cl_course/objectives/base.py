@@ -10,6 +10,12 @@ has them,
 * ``end_epoch() -> dict`` after every epoch (figures that join the epoch's record, e.g. detection
   precision).
 
+Under several processes (:mod:`cl_course.distributed`) the ``model`` an objective is given encodes
+only this process's share and returns the global batch's outputs, so every loss sees the global
+batch's negatives. An objective keeps that by calling only the ``model`` it is given (or its
+submodules, e.g. ``model.biased``) on whole global batches — ``images`` and any stack of views of
+them (two views, support views, extra negatives) — and computing on what it returns.
+
 A method's knobs are the fields of its objective (a dataclass), checked when the objective is
 built, with the losses' own ``ValueError`` messages; :meth:`TwoViewObjective.knobs` gives them for
 a notebook's JSON. The views are a field too, but not a knob.
