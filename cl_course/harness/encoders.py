@@ -51,10 +51,24 @@ def build(session, objective, seed: int | None = None) -> nn.Module:
     return make(session.model, session.seed if seed is None else seed) if make is not None else session.model()
 
 
+def _unseen(session, objective) -> dict:
+    """What shapes a trained encoder that neither the recipe nor the objective's knobs record: its views
+    (colour jitter or crops only: notebook 06 trains SimCLR both ways with the same knobs) and, on a
+    biased data set, the bias ``rho`` and the stream its colours are drawn from."""
+    from dataclasses import asdict, is_dataclass
+
+    from ..shortcuts import _COLOUR_STREAM
+    views = getattr(objective, "views", None)
+    out = {"views": asdict(views)} if is_dataclass(views) else {}
+    if "rho" in session.cfg:
+        out.update(rho=session.cfg["rho"], colour_stream=_COLOUR_STREAM)
+    return out
+
+
 def fingerprint(session, objective, epochs: int, start: TrainedEncoder | None = None) -> dict:
     """What shapes ``objective`` trained for ``epochs`` in this session (from ``start`` if given)."""
     fp = checkpoints.encoder_fingerprint(
-        recipe={**session.cfg, "epochs": epochs}, seed=session.seed, method=objective.knobs(),
+        recipe={**session.cfg, "epochs": epochs}, seed=session.seed, method={**objective.knobs(), **_unseen(session, objective)},
         data=session.data.name, n_images=len(session.data.x_train), model=build(session, objective),
         code=checkpoints.code_version(objective))
     if start is not None:

@@ -175,3 +175,19 @@ def test_finish_records_each_methods_knobs(empty_root, tmp_path):
 def test_a_bad_biased_learning_rate_is_a_config_error(value, empty_root, tmp_path):
     with pytest.raises(ConfigError, match=f"biased_lr={value!r} is invalid"):
         setup("nb", profile="ci", data_root=empty_root, output_dir=tmp_path, family="shortcut", biased_lr=value)
+
+
+def test_two_objectives_that_differ_only_in_their_views_get_different_cache_fingerprints(tmp_path):
+    """Notebook 06 trains SimCLR with and without colour jitter, with the same knobs: the encoder
+    cache must not hand one the other's encoder."""
+    from cl_course.harness.encoders import fingerprint
+    from cl_course.harness.session import setup
+    from cl_course.objectives import SimCLRObjective
+
+    s = setup("06_diminished_semantics", profile="ci", family="shortcut", output_dir=tmp_path)
+    crops, jitter = SimCLRObjective(s.views(), temperature=0.5), SimCLRObjective(s.views(jitter_p=0.8), temperature=0.5)
+    assert crops.knobs() == jitter.knobs()
+    assert fingerprint(s, crops, 2) != fingerprint(s, jitter, 2)
+    assert fingerprint(s, crops, 2) == fingerprint(s, SimCLRObjective(s.views(), temperature=0.5), 2)
+    other_rho = setup("06_diminished_semantics", profile="ci", family="shortcut", output_dir=tmp_path, rho=0.9)
+    assert fingerprint(s, crops, 2)["method"] != fingerprint(other_rho, SimCLRObjective(other_rho.views(), temperature=0.5), 2)["method"]
