@@ -98,7 +98,7 @@ def objectives() -> dict:
     """An objective per way of calling the model: two views; two views plus support views without
     gradient (FNC); extra non-semantic negatives in the same forward; two encoders (WCL)."""
     return {"simclr": SimCLRObjective(VIEWS, temperature=0.5),
-            "fnc": SupportSetObjective(VIEWS, temperature=0.5, support_size=2),
+            "fnc": SupportSetObjective(VIEWS, temperature=0.5, support_size=2, top_k=1, threshold=None),
             "nonsemantic": NonSemanticObjective(VIEWS, temperature=0.5, patch_sizes=(4,), alpha=2.0),
             "wcl": WCLObjective(VIEWS, temperature=0.5, tau_plus=0.1, biased_lr_scale=0.5)}
 
