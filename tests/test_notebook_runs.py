@@ -43,6 +43,36 @@ def test_course_runner_runs_notebook_01_in_ci_profile_and_writes_json_and_summar
     assert "01_simclr_basics" in (out / "summary.md").read_text()
 
 
+def test_course_runner_runs_notebook_08_on_every_seed_of_the_run_it_is_given(tmp_path):
+    """Notebook 08 reads the records of 01-07 in its run folder and the other seeds beside it (made
+    up here: two seeds of 03 and 06) and tabulates mean ± std; it trains nothing."""
+    runs = tmp_path / "runs"
+    for seed, (simclr, dcl) in enumerate([(0.5, 0.6), (0.7, 0.6)]):
+        d = runs / f"c-seed{seed}"
+        d.mkdir(parents=True)
+        base = {"profile": "ci", "device": "cpu: x86_64, 2 threads", "seed": seed, "wall_time_s": 10.0 + seed,
+                "parameters": {"compare_epochs": 2}}
+        v03 = {"untrained": {"knn_top1": 0.3, "linear_top1": 0.3},
+               "simclr": {"knn_top1": simclr, "linear_top1": simclr, "epoch_time_s": 1.0},
+               "dcl": {"knn_top1": dcl, "linear_top1": dcl, "epoch_time_s": 1.25}}
+        g = {"knn_top1": 0.2, "linear_top1": 0.2, "bias_conflicting_acc": 0.1 + seed / 10, "worst_group_acc": 0.0}
+        v06 = {"untrained": g, "simclr": {**g, "epoch_time_s": 1.0}, "patch": {**g, "epoch_time_s": 2.0}}
+        for nb, dataset, variants in (("03_debiasing", "digits", v03), ("06_diminished_semantics", "colored_digits", v06)):
+            (d / f"{nb}.json").write_text(json.dumps({**base, "notebook": nb, "dataset": dataset,
+                                                      "metrics": {"knn_top1": 0.5}, "variants": variants}))
+    code = run.main(["08", "--profile", "ci", "--name", "c-seed1", "--runs-dir", str(runs)])
+    assert code == 0
+    table = (runs / "c-seed1" / "side_by_side.md").read_text()
+    dcl = next(line for line in table.splitlines() if "| dcl " in line)
+    assert "0.600 ± 0.000" in dcl and "1.250 ± 0.000" in dcl  # kNN over the two seeds; step cost 1.25 x SimCLR
+    simclr = next(line for line in table.splitlines() if "03_debiasing" in line and "SimCLR" in line)
+    assert "0.600 ± 0.141" in simclr
+    executed = nbformat.read(runs / "c-seed1" / "08_side_by_side.ipynb", as_version=4)
+    outputs = json.dumps([c.get("outputs", []) for c in executed.cells])
+    assert "c-seed0, c-seed1" in outputs and "no run of 06 or 07 found" not in outputs
+    assert outputs.count("image/png") >= 6  # gain, accuracy and shortcut figures per data set, step cost
+
+
 @pytest.mark.parametrize(
     "parameters, message",
     [

@@ -73,13 +73,13 @@ def _title(*parts: str) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def _accuracy_ylim(ax, values, references: Mapping[str, float] | None = None) -> None:
+def _accuracy_ylim(ax, values, references: Mapping[str, float] | None = None, horizontal: bool = False) -> None:
     """Accuracy axes start at 0 (a bar's height is its value) and end a little above the largest
     value or reference, never above 1: a 0.01 difference is neither blown up nor squashed flat."""
     vals = [float(v) for v in np.ravel(np.asarray(values, dtype=float)) if not np.isnan(v)]
     vals += [float(v) for v in (references or {}).values() if v is not None]
     top = max(vals, default=1.0)
-    ax.set_ylim(0, min(1.0, top * 1.15 + 0.02))
+    (ax.set_xlim if horizontal else ax.set_ylim)(0, min(1.0, top * 1.15 + 0.02))
 
 
 def _ylabel(keys: Sequence[str]) -> str:
@@ -288,36 +288,48 @@ def _long(results: Mapping[str, Mapping[str, object]], keys) -> tuple[pd.DataFra
 def bars(frame: pd.DataFrame, *, x: str = "variant", y: str = "value", hue: str | None = "metric",
          ylabel: str = "", title: str = "", chance: float | None = None,
          references: Mapping[str, float] | None = None, values: bool = True, dodge: bool = True,
-         accuracy: bool | None = None, ax=None):
+         accuracy: bool | None = None, horizontal: bool | None = None, ax=None):
     """Grouped bars from a long table: the mean per (x, hue), with a ± 1 std error bar where
     there are several rows (seeds); each bar labelled with its mean; ``chance`` and ``references``
     as dashed lines with legend entries. ``accuracy`` (default: every ``key`` of the table is an
-    accuracy) starts the axis at 0 and ends it just above the tallest bar. ``dodge=False`` colours
-    the bars by ``hue`` without grouping them (e.g. by notebook)."""
+    accuracy) starts the value axis at 0 and ends it just above the tallest bar. ``dodge=False``
+    colours the bars by ``hue`` without grouping them (e.g. by notebook). ``horizontal`` (default:
+    more than 8 bars): one bar per line, the names readable at the left; ``ylabel`` then names
+    the horizontal value axis."""
     refs = {**({"chance": chance} if chance is not None else {}), **(references or {})}
     n_x = frame[x].nunique() if len(frame) else 1
     n_h = frame[hue].nunique() if hue and len(frame) else 1
+    n_bars = n_x * (max(1, n_h) if dodge else 1)
+    horizontal = n_bars > 8 if horizontal is None else horizontal
     if ax is None:
-        fig, ax = plt.subplots(figsize=(min(14, 1.6 + 0.55 * n_x * max(1, n_h) + 0.4 * n_x), 3.8))
+        size = (8, min(16, 1.2 + 0.26 * n_bars + 0.1 * n_x)) if horizontal else \
+            (min(14, 1.6 + 0.55 * n_bars + 0.4 * n_x), 3.8)
+        fig, ax = plt.subplots(figsize=size)
     fig = ax.figure
     several = len(frame) and frame.groupby([x] + ([hue] if hue else [])).size().max() > 1
-    sns.barplot(data=frame, x=x, y=y, hue=hue, errorbar="sd" if several else None, capsize=0.15 if several else 0,
+    axes_kw = {"x": y, "y": x, "orient": "h"} if horizontal else {"x": x, "y": y}
+    sns.barplot(data=frame, **axes_kw, hue=hue, errorbar="sd" if several else None, capsize=0.15 if several else 0,
                 palette=PALETTE if hue else None, legend=False, dodge=dodge, ax=ax, err_kws={"linewidth": 1})
     if hue:
         for container, name in zip(ax.containers, list(dict.fromkeys(frame[hue]))):
             container.set_label(name)
     if values:
         for container in ax.containers:
-            ax.bar_label(container, fmt="%.3f", fontsize=6.5, padding=2, rotation=90 if n_x * n_h > 12 else 0)
-    _references(ax, refs)
-    ax.set_xlabel("")
-    ax.set_ylabel(ylabel)
-    ax.tick_params(axis="x", labelrotation=20 if n_x > 4 else 0, labelsize=8)
+            ax.bar_label(container, fmt="%.3f", fontsize=6.5, padding=2,
+                         rotation=90 if not horizontal and n_bars > 12 else 0)
+    _references(ax, refs, vertical=horizontal)
+    (ax.set_ylabel if horizontal else ax.set_xlabel)("")
+    (ax.set_xlabel if horizontal else ax.set_ylabel)(ylabel)
+    if not horizontal and n_x > 4:
+        plt.setp(ax.get_xticklabels(), rotation=25, ha="right", rotation_mode="anchor")
+    ax.tick_params(labelsize=8)
     if accuracy is None:
         accuracy = len(frame) > 0 and "key" in frame and bool(frame["key"].map(is_accuracy).all())
+    if horizontal:
+        ax.margins(x=0.08)  # room for the value labels, also of negative bars
     if accuracy:
         hi = frame.groupby([x] + ([hue] if hue else []))[y].agg(lambda s: s.mean() + (s.std() if len(s) > 1 else 0))
-        _accuracy_ylim(ax, hi.to_numpy(), refs)
+        _accuracy_ylim(ax, hi.to_numpy(), refs, horizontal=horizontal)
     ax.set_title(title)
     _legend(ax, fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     fig.tight_layout()

@@ -292,10 +292,10 @@ def provenance(paths: list[str | Path]) -> pd.DataFrame:
 def paired_gain(frame: pd.DataFrame, metric: str = "knn_top1", baseline: str = "SimCLR") -> pd.DataFrame:
     """Each trained variant's ``metric`` minus ``baseline``'s in the same notebook run (same data,
     budget, seed, batches and views): the rows of :func:`methods_frame` with ``value`` replaced by
-    the difference; the baseline and the untrained encoder are left out."""
+    the difference; the baseline, the untrained encoder and a fine-tuning's shared start are left out."""
     part = frame[frame["metric"] == metric]
     base = part[part["variant"] == baseline].set_index(["run", "notebook"])["value"]
-    keep = part[~part["variant"].isin([baseline, UNTRAINED])].copy()
+    keep = part[~part["variant"].isin([baseline, UNTRAINED, "start"])].copy()  # start: a fine-tuning's shared start
     ref = [base.get((r, n)) for r, n in zip(keep["run"], keep["notebook"])]
     keep["value"] = keep["value"].to_numpy() - pd.to_numeric(pd.Series(ref, dtype=float)).to_numpy()
     return keep.dropna(subset=["value"])

@@ -156,3 +156,15 @@ def test_group_heatmaps_draw_one_table_per_encoder_on_one_scale():
     meshes = [ax.collections[0] for ax in fig.axes if ax.get_title()]
     assert all(m.get_clim() == (0, 1) for m in meshes)
     plt.close(fig)
+
+
+def test_many_bars_lie_horizontally_with_their_names_readable_and_the_reference_vertical():
+    import pandas as pd
+
+    frame = pd.DataFrame({"variant": [f"v{i}" for i in range(10)], "value": [0.01 * i - 0.02 for i in range(10)]})
+    fig = plots.bars(frame, hue=None, ylabel="kNN top-1 minus SimCLR's", references={"SimCLR": 0.0})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"v{i}" for i in range(10)]
+    assert ax.get_xlabel() == "kNN top-1 minus SimCLR's"
+    assert list(data_lines(ax)[-1].get_xdata()) == [0.0, 0.0]  # a vertical line at 0
+    assert ax.get_xlim()[0] < -0.02  # a negative gain is shown, not cut at 0
