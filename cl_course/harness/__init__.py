@@ -4,8 +4,10 @@
     session      what every notebook does around its lesson: set-up, train, compare, evaluate, JSON
     variants     the comparison of several objectives at one budget, next to the untrained encoder
     run          the papermill runner: ``python -m cl_course.harness.run``
-    results      the run folders' JSON files → summary and seed tables (``python -m cl_course.harness.results``)
-    plots        the course's figures
+    results      the run folders' JSON files → summary, seed, timing and side-by-side tables, with pandas
+                 (``python -m cl_course.harness.results``; ``--timing`` for wall times per profile and device)
+    plots        the course's figures (seaborn; one theme set on import)
+    labels       the words for the metric keys (axes, legends, table headers), in one place
     exercises    checkers for the notebooks' exercises, one module per notebook
     nbclean      notebooks stored clean (``python -m cl_course.harness.nbclean``)
     pretrain     the training command: one encoder of any method, 1 process or torchrun, for the notebooks
