@@ -230,11 +230,13 @@ def embedding_map(features: torch.Tensor, labels: torch.Tensor, classes, method:
 
 # --- sweeps and curves ----------------------------------------------------------------------
 def plot_sweep(values, metrics: Mapping[str, list], xlabel: str, title: str = "", *, ylabel: str | None = None,
-               references: Mapping[str, float] | None = None, xscale: str | None = None, ax=None):
+               references: Mapping[str, float] | None = None, x_references: Mapping[str, float] | None = None,
+               xscale: str | None = None, ax=None):
     """A metric (or several) against the swept knob. Each entry of a series is a number or a list
     (one per seed): seaborn draws the mean and a band of ± 1 std. Series named by metric key get
     their words (:mod:`.labels`); a series that is 0 everywhere is left out (named in the title);
-    ``references``: horizontal lines ``{label: y}`` (the untrained encoder, SimCLR, chance)."""
+    ``references``: horizontal lines ``{label: y}`` (the untrained encoder, SimCLR, chance);
+    ``x_references``: vertical ones ``{label: x}`` (e.g. ``{"1/C": 0.1}`` on a τ⁺ axis)."""
     rows, zero = [], []
     for name, ys in metrics.items():
         if _all_zero([np.mean(y) if np.ndim(y) else y for y in ys]):
@@ -253,6 +255,7 @@ def plot_sweep(values, metrics: Mapping[str, list], xlabel: str, title: str = ""
                      color=color, ax=ax, legend=False)
         ax.get_lines()[-1].set_label(name)
     _references(ax, references)
+    _references(ax, x_references, vertical=True)
     if xscale:
         ax.set_xscale(xscale)
     ax.set_xlabel(xlabel)

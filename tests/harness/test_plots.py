@@ -93,13 +93,14 @@ def test_plot_sweep_and_group_bars_draw_every_value():
 
 def test_a_sweep_with_seeds_draws_the_mean_and_a_band_and_leaves_out_an_all_zero_series():
     metrics = {"knn_top1": [[0.40, 0.44], [0.50, 0.52]], "worst_group_acc": [[0.0, 0.0], [0.0, 0.0]]}
-    fig = plots.plot_sweep([1, 2], metrics, xlabel="alpha", title="patch negatives", references={"SimCLR": 0.3})
+    fig = plots.plot_sweep([1, 2], metrics, xlabel="alpha", title="patch negatives", references={"SimCLR": 0.3},
+                           x_references={"1/C": 1.5})
     ax = fig.axes[0]
     lines = data_lines(ax)
     assert list(lines[0].get_ydata()) == pytest.approx([0.42, 0.51])
     assert len(ax.collections) == 1  # the ± 1 std band of the one series drawn
     assert "0 everywhere, not drawn: kNN worst group" in ax.get_title()
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["kNN top-1", "SimCLR"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["kNN top-1", "SimCLR", "1/C"]
     assert ax.get_ylabel() == "kNN top-1 accuracy (fraction of test images)"
 
 
