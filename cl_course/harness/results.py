@@ -169,11 +169,13 @@ def _budget(parameters: dict) -> str:
 def timing_frame(paths: list[str | Path]) -> pd.DataFrame:
     """One row per notebook record found under ``paths`` (run folders or folders of them): its
     notebook, profile, device, data set, budget, seed, run folder and ``wall_time_s`` (the
-    whole notebook, from ``setup`` to ``finish``, as the JSON records it)."""
+    whole notebook, from ``setup`` to ``finish``, as the JSON records it). A notebook the runner
+    saw fail in a folder is left out there."""
     rows = []
     for d in find_run_dirs(paths):
+        failed = read_failures(d)
         for r in read_results(d):
-            if isinstance(r.get("wall_time_s"), (int, float)):
+            if isinstance(r.get("wall_time_s"), (int, float)) and r["notebook"] not in failed:
                 rows.append({"notebook": r["notebook"], "profile": r.get("profile", ""), "device": r.get("device", ""),
                              "dataset": r.get("dataset", ""), "budget": _budget(r.get("parameters") or {}),
                              "seed": r.get("seed"), "run": str(d), "wall_time_s": float(r["wall_time_s"])})

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cl_course.harness.results import read_results, summary_rows, write_summary
+from cl_course.harness.results import FAILURES, read_results, summary_rows, write_summary
 
 from .records import make_run, record
 
@@ -73,6 +73,8 @@ def test_timing_table_has_one_row_per_notebook_profile_and_device_from_the_recor
         for r, t in zip(make_run(runs / name), times):
             r.update(device=device, wall_time_s=t, parameters={"epochs": 2})
             (runs / name / f"{r['notebook']}.json").write_text(json.dumps(r))
+    (runs / "c" / "04_x.json").write_text(json.dumps(record("04_x", 0, 0.5, {})))
+    (runs / "c" / FAILURES).write_text(json.dumps({"04_x": "cell 3: AssertionError"}))  # failed after its JSON
     frame = timing_frame([runs])
     assert len(frame) == 6 and set(frame["run"].map(lambda p: p.rsplit("/", 1)[-1])) == {"a", "b", "c"}
     table = timing_table([runs])
