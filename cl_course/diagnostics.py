@@ -101,6 +101,7 @@ class DetectionCounts:
     fn: int = 0
     pairs: int = 0
     same: int = 0
+    anchors: int = 0
     history: list[dict] = field(default_factory=list)
 
     def add(self, flagged: torch.Tensor, same_class: torch.Tensor) -> None:
@@ -111,15 +112,17 @@ class DetectionCounts:
         b = len(flagged)
         self.pairs += b * (b - 1)
         self.same += int(same_class.sum())
+        self.anchors += b
 
     def summary(self) -> dict:
-        """Precision, recall, the share of pairs flagged, and the base rate of same-class pairs
-        (the precision of a random guess); NaN where undefined."""
+        """Precision, recall, the share of pairs flagged, flags per anchor, and the base rate of
+        same-class pairs (the precision of a random guess); NaN where undefined."""
         flagged = self.tp + self.fp
         return {
             "detection_precision": self.tp / flagged if flagged else float("nan"),
             "detection_recall": self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan"),
             "flagged_share": flagged / self.pairs if self.pairs else float("nan"),
+            "flags_per_anchor": flagged / self.anchors if self.anchors else float("nan"),
             "base_rate": self.same / self.pairs if self.pairs else float("nan"),
         }
 
@@ -127,5 +130,5 @@ class DetectionCounts:
         """The epoch's figures (recorded in ``history``); counts restart."""
         out = self.summary()
         self.history.append(out)
-        self.tp = self.fp = self.fn = self.pairs = self.same = 0
+        self.tp = self.fp = self.fn = self.pairs = self.same = self.anchors = 0
         return out

@@ -2,7 +2,7 @@
 two views and a loss (see :mod:`.base` for the protocol).
 
     two_view      SimCLR, DCL, HCL, the label oracle, any loss of (z1, z2)     (notebooks 01-03)
-    support_set   FNC: support views flag false negatives                      (04)
+    support_set   FNC: support views flag false negatives; label-made flags    (04)
     ring          CNCE: a ring of similarity ranks, annealed or not             (05)
     nonsemantic   Ge et al.: patch-shuffled / texture negatives                 (06)
     wcl           WCL: a biased encoder weights the debiased one's negatives    (07)
@@ -13,11 +13,11 @@ Every objective checks its knobs when built (a ``ValueError`` naming the knob) a
 from .base import Objective, TwoViewObjective
 from .nonsemantic import NonSemanticObjective
 from .ring import RingObjective, annealed_ring
-from .support_set import SupportSetObjective
+from .support_set import ControlledFlagsObjective, SupportSetObjective, label_flags
 from .two_view import (DebiasedObjective, HardNegativeObjective, LossObjective, OracleObjective,
                        SimCLRObjective)
 from .wcl import WCLObjective
 
 __all__ = ["Objective", "TwoViewObjective", "SimCLRObjective", "DebiasedObjective", "HardNegativeObjective",
-           "OracleObjective", "LossObjective", "SupportSetObjective", "RingObjective", "annealed_ring",
+           "OracleObjective", "LossObjective", "SupportSetObjective", "ControlledFlagsObjective", "label_flags", "RingObjective", "annealed_ring",
            "NonSemanticObjective", "WCLObjective"]
