@@ -55,11 +55,13 @@ def _unseen(session, objective) -> dict:
     """What shapes a trained encoder that neither the recipe nor the objective's knobs record: its views
     (colour jitter or crops only: notebook 06 trains SimCLR both ways with the same knobs) and, on a
     biased data set, the bias ``rho`` and the stream its colours are drawn from."""
-    from dataclasses import asdict, is_dataclass
+    from dataclasses import fields, is_dataclass
 
     from ..shortcuts import _COLOUR_STREAM
     views = getattr(objective, "views", None)
-    out = {"views": asdict(views)} if is_dataclass(views) else {}
+    # the views' own settings (init fields), as text: comparable, and stored alike in a checkpoint
+    out = {"views": {f.name: repr(getattr(views, f.name)) for f in fields(views)
+                     if f.init and not f.name.startswith("_")}} if is_dataclass(views) else {}
     if "rho" in session.cfg:
         out.update(rho=session.cfg["rho"], colour_stream=_COLOUR_STREAM)
     return out

@@ -191,3 +191,16 @@ def test_two_objectives_that_differ_only_in_their_views_get_different_cache_fing
     assert fingerprint(s, crops, 2) == fingerprint(s, SimCLRObjective(s.views(), temperature=0.5), 2)
     other_rho = setup("06_diminished_semantics", profile="ci", family="shortcut", output_dir=tmp_path, rho=0.9)
     assert fingerprint(s, crops, 2)["method"] != fingerprint(other_rho, SimCLRObjective(other_rho.views(), temperature=0.5), 2)["method"]
+
+
+def test_an_encoder_cached_with_its_views_is_found_again(tmp_path):
+    """The views' settings survive the checkpoint round trip: the second call loads, not trains."""
+    from cl_course.harness.encoders import obtain
+    from cl_course.harness.session import setup
+    from cl_course.objectives import SimCLRObjective
+
+    s = setup("06_diminished_semantics", profile="ci", family="shortcut", output_dir=tmp_path)
+    objective = SimCLRObjective(s.views(), temperature=0.5)
+    first = obtain(s, objective, 1, monitor=False)
+    again = obtain(s, SimCLRObjective(s.views(), temperature=0.5), 1, monitor=False)
+    assert not first.loaded and again.loaded
