@@ -317,7 +317,9 @@ def mean_std_table(frame: pd.DataFrame, index=("dataset", "notebook", "variant")
         return f"{row['mean']:.{digits}f}"
 
     stats["cell"] = stats.apply(cell, axis=1)
-    order = list(dict.fromkeys(frame["metric"]))
+    first = ["knn_top1", "linear_top1", "bias_conflicting_acc", "worst_group_acc", "step_cost", "epoch_time_s"]
+    found = list(dict.fromkeys(frame["metric"]))
+    order = [m for m in first if m in found] + [m for m in found if m not in first]
     table = stats.pivot(index=index, columns="metric", values="cell").reindex(columns=order).fillna("-")
     n = frame.groupby(index, sort=False)["seed"].nunique().rename("seeds")
     table = table.join(n).reset_index()
