@@ -29,15 +29,15 @@ PACKAGE = Path(__file__).resolve().parent
 
 # The modules every training run goes through; an objective adds its own module and the cl_course
 # modules it calls (its losses, negatives, models).
-CORE_MODULES = ("train.py", "augment.py", "models.py", "data.py", "shortcuts.py", "objectives/base.py",
-                "losses/similarity.py")
+CORE_MODULES = ("train.py", "augment.py", "models.py", "data.py", "objectives/base.py", "losses/similarity.py")
 
 
-def code_version(objective=None) -> str:
-    """A short hash of the source that trains an encoder: :data:`CORE_MODULES`, and for ``objective``
+def code_version(objective=None, extra: tuple[str, ...] = ()) -> str:
+    """A short hash of the source that trains an encoder: :data:`CORE_MODULES`, ``extra`` modules
+    (paths in the package, e.g. ``"shortcuts.py"`` for the biased data sets), and for ``objective``
     its module and every ``cl_course`` module whose functions or classes that module uses (so a change
     to FNC's code invalidates FNC's encoders, not SimCLR's). Line endings do not count."""
-    files = {PACKAGE / name for name in CORE_MODULES}
+    files = {PACKAGE / name for name in (*CORE_MODULES, *extra)}
     if objective is not None:
         module = sys.modules[type(objective).__module__]
         files.add(Path(module.__file__))
@@ -124,7 +124,7 @@ def load_encoder(path: str | os.PathLike, model: nn.Module, fingerprint: dict | 
 
 
 # The recipe values that shape a trained encoder (a profile's training knobs; sizes of evaluation are not).
-RECIPE_KEYS = ("dataset", "n_train", "encoder", "width", "stages", "stem_stride", "image_size", "crop_scale",
+RECIPE_KEYS = ("dataset", "rho", "n_train", "encoder", "width", "stages", "stem_stride", "image_size", "crop_scale",
                "epochs", "batch_size", "lr", "weight_decay", "optimizer", "warmup_epochs")
 
 

@@ -72,7 +72,7 @@ def fingerprint(session, objective, epochs: int, start: TrainedEncoder | None = 
     fp = checkpoints.encoder_fingerprint(
         recipe={**session.cfg, "epochs": epochs}, seed=session.seed, method={**objective.knobs(), **_unseen(session, objective)},
         data=session.data.name, n_images=len(session.data.x_train), model=build(session, objective),
-        code=checkpoints.code_version(objective))
+        code=checkpoints.code_version(objective, ("shortcuts.py",) if session.family == "shortcut" else ()))
     if start is not None:
         fp["start"] = start.fingerprint
     return fp
