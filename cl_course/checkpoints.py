@@ -1,7 +1,7 @@
 """Trained encoders on disk, with a fingerprint of everything that shaped them.
 
 One format serves the shared SimCLR start of notebooks 03-05, the checkpoints the training command
-(``python -m cl_course.pretrain``) writes, and the ``checkpoint`` parameter of every notebook::
+(``python -m cl_course.harness.pretrain``) writes, and the ``checkpoint`` parameter of every notebook::
 
     {"format": FORMAT, "model": state_dict, "fingerprint": {...}, "history": [epoch records]}
 
@@ -29,7 +29,8 @@ PACKAGE = Path(__file__).resolve().parent
 
 # The modules every training run goes through; an objective adds its own module and the cl_course
 # modules it calls (its losses, negatives, models).
-CORE_MODULES = ("train.py", "augment.py", "models.py", "data.py", "objectives/base.py", "losses/similarity.py")
+CORE_MODULES = ("train.py", "distributed.py", "augment.py", "models.py", "data.py", "objectives/base.py",
+                "losses/similarity.py")
 
 
 def code_version(objective=None, extra: tuple[str, ...] = ()) -> str:
@@ -59,7 +60,7 @@ def fingerprint_hash(fingerprint: dict) -> str:
 
 def file_name(fingerprint: dict, profile: str) -> str:
     """The file name an encoder is cached under: ``<method>-<profile>-seed<k>-<hash>.pt``. The
-    notebooks' cache and ``python -m cl_course.pretrain`` both name files so, which lets a folder of
+    notebooks' cache and ``python -m cl_course.harness.pretrain`` both name files so, which lets a folder of
     checkpoints stand in for a cache (``-p checkpoint FOLDER``)."""
     method = str((fingerprint.get("method") or {}).get("method", "encoder")).lower()
     method = "".join(ch if ch.isalnum() else "-" for ch in method)
@@ -97,7 +98,7 @@ def read_encoder(path: str | os.PathLike) -> dict:
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an encoder checkpoint of cl_course (format {FORMAT!r}: model, "
                               "fingerprint, history); write one with cl_course.checkpoints.save_encoder or "
-                              "python -m cl_course.pretrain")
+                              "python -m cl_course.harness.pretrain")
     return record
 
 
@@ -133,7 +134,7 @@ def encoder_fingerprint(*, recipe: dict, seed: int, method: dict, data: str, n_i
     """The fingerprint of an encoder trained with ``recipe`` (a profile's values; the keys of
     :data:`RECIPE_KEYS` it has), ``seed``, ``method`` (an objective's ``knobs()``) on ``n_images``
     images of the data set ``data``, for ``model``'s parameter shapes, by this code (``code``:
-    :func:`code_version` of the objective; the core modules' when not given). The notebooks and ``python -m cl_course.pretrain`` both build it here,
+    :func:`code_version` of the objective; the core modules' when not given). The notebooks and ``python -m cl_course.harness.pretrain`` both build it here,
     so a checkpoint from either fits the other exactly when the runs were shaped alike."""
     return {"recipe": {k: recipe[k] for k in RECIPE_KEYS if k in recipe}, "seed": int(seed),
             "method": dict(method), "data": str(data), "n_images": int(n_images),

@@ -10,7 +10,7 @@
   recipe, seed, method and knobs, data, model shapes, the library's code version, and the start it
   was fine-tuned from). A rerun with the same settings loads it; anything else trains anew — a
   cache is never reused for a run shaped otherwise.
-* **A checkpoint parameter.** ``-p checkpoint FILE`` (a file written by ``python -m cl_course.pretrain``
+* **A checkpoint parameter.** ``-p checkpoint FILE`` (a file written by ``python -m cl_course.harness.pretrain``
   or taken from a cache) is used for the encoder it fits; one trained with another recipe, seed,
   data set or code is refused at set-up, naming what differs. ``-p checkpoint FOLDER`` (a cache a
   lab filled on a GPU server, or the training command's output folder) is searched for every
