@@ -327,27 +327,32 @@ def mean_std_table(frame: pd.DataFrame, index=("dataset", "notebook", "variant")
     return table.rename(columns={m: label(m, short=True) for m in order})
 
 
+def group_frame(results: dict, keys: list[str]) -> pd.DataFrame:
+    """Group figures as a table: one row per variant (index ``variant``), one column per key of
+    ``keys`` headed in words (:mod:`.labels`; a ``[...]`` suffix dropped), NaN where missing."""
+    frame = pd.DataFrame([{k: r.get(k) for k in keys} for r in results.values()], index=list(results),
+                         columns=keys, dtype=float)
+    frame.index.name = "variant"
+    return frame.rename(columns=lambda k: label(k.split("[")[0], short=True))
+
+
 def group_table(results: dict) -> str:
     """A text table of group figures (:meth:`Session.evaluate_groups`), one row per variant: each
     evaluator's figures under the names of :data:`cl_course.evaluate.GROUP_KEYS`, the biased
-    evaluation first, then the unbiased one (``[unbiased bank]``, ``[balanced probe]``) where present."""
-    titles = {"knn_top1": "kNN unbiased", "bias_conflicting_acc": "conflicting", "bias_aligned_acc": "aligned",
-              "worst_group_acc": "worst group", "worst_class_conflicting_acc": "worst class",
-              "linear_top1": "probe", "linear_bias_conflicting_acc": "conflicting",
-              "linear_worst_group_acc": "worst", "linear_worst_class_conflicting_acc": "worst class"}
+    evaluation first, then the unbiased one (``[unbiased bank]``, ``[balanced probe]``) where present.
+    Built with pandas (:func:`group_frame`); ``-`` where a variant lacks a figure."""
     base = [k for ev in GROUP_KEYS.values() for k in ev.values()]
     keys = base + [k + "[unbiased bank]" for k in GROUP_KEYS["knn"].values()] \
         + [k + "[balanced probe]" for k in GROUP_KEYS["probe"].values()]
     keys = [k for k in keys if any(k in r for r in results.values())]
-    width = max(len("variant"), *(len(n) for n in results))
     lines = []
     parts = [(p, t) for p, t in (([k for k in keys if "[" not in k], "biased bank and probe (trained on the biased labels)"),
                                  ([k for k in keys if "[" in k], "unbiased bank and colour-balanced probe")) if p]
     for part, title in parts:
         lines += [title] if len(parts) > 1 else []
-        lines += [f"{'variant':>{width}} " + " ".join(f"{titles.get(k.split('[')[0], k):>12}" for k in part)]
-        for name, r in results.items():
-            lines.append(f"{name:>{width}} " + " ".join(f"{r[k]:12.3f}" if k in r else f"{'-':>12}" for k in part))
+        text = group_frame(results, part).reset_index().to_string(index=False, na_rep="-",
+                                                                  float_format=lambda v: f"{v:.3f}")
+        lines += text.splitlines()
     return "\n".join(lines)
 
 

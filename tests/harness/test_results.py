@@ -172,3 +172,14 @@ def test_group_table_shows_the_unbiased_evaluation_apart():
     lines = group_table({"simclr": row}).splitlines()
     assert lines[0].startswith("biased") and "0.250" in lines[2] and "0.750" not in lines[2]
     assert lines[3].startswith("unbiased") and "0.750" in lines[5] and "0.625" in lines[5]
+
+
+def test_group_table_heads_its_columns_in_words_from_a_pandas_frame():
+    from cl_course.harness.results import group_frame, group_table
+
+    results = {"simclr": {"knn_top1": 0.5, "bias_conflicting_acc": 0.25}, "hcl": {"knn_top1": 0.625}}
+    frame = group_frame(results, ["knn_top1", "bias_conflicting_acc"])
+    assert list(frame.columns) == ["kNN top-1", "kNN bias-conflicting"] and list(frame.index) == ["simclr", "hcl"]
+    assert frame.loc["hcl"].isna().tolist() == [False, True]
+    header = group_table(results).splitlines()[0]
+    assert "kNN bias-conflicting" in header and "bias_conflicting_acc" not in header
