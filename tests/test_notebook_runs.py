@@ -113,13 +113,15 @@ def test_bad_parameter_stops_notebook_01_at_the_setup_cell_with_a_message(tmp_pa
         ("07_wcl_difficulty", {"rho": -0.5}, "rho=-0.5 is invalid"),
         ("07_wcl_difficulty", {"tau_plus": 1.0}, "tau_plus must be in [0, 1)"),
         ("07_wcl_difficulty", {"biased_lr": 0}, "biased_lr=0"),
+        ("07_wcl_difficulty", {"weight_forms": ["similarity", "cosine"]}, "weight_form must be one of"),
+        ("06_diminished_semantics", {"copy_gradient": "no"}, "copy_gradient must be True or False"),
         ("06_diminished_semantics", {"patch_sizes": "[5]"}, "does not divide"),
         ("06_diminished_semantics", {"kinds": "stripes"}, "unknown negative kind 'stripes'"),
         ("05_ring_sampling", {"lower": 0.999, "upper": 1.0}, "keeps no negative at batch size B=128"),
         ("04_false_negative_cancellation", {"mode": "both"}, "unknown parameter 'mode' for 04_false_negative_cancellation"),
     ],
     ids=["06-rho-above-1", "06-rho-0", "06-unknown-kind", "06-patch-not-dividing", "06-alpha-0", "07-rho-negative",
-         "07-tau-plus-1", "07-biased-lr-0", "06-list-as-string", "06-one-word-kind", "05-empty-ring", "04-unknown-knob"],
+         "07-tau-plus-1", "07-biased-lr-0", "07-unknown-weight-form", "06-copy-gradient-not-bool", "06-list-as-string", "06-one-word-kind", "05-empty-ring", "04-unknown-knob"],
 )
 def test_bad_parameter_stops_notebooks_04_to_07_at_the_setup_cell(tmp_path, notebook, parameters, message):
     import papermill as pm
