@@ -63,7 +63,7 @@ class SupportSetObjective(SimCLRObjective):
 
     support_size: int = 4
     top_k: int | None = 10
-    threshold: float | None = 0.7
+    threshold: float | None = 0.6
     aggregate: str = "max"
     mode: str = "attraction"
     flag_source: str = "detected"
