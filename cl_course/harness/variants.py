@@ -39,6 +39,7 @@ class Comparison:
     objectives: dict = field(default_factory=dict)
 
     start: object = None  # the TrainedEncoder every variant was fine-tuned from, if any
+    loaded: list[str] = field(default_factory=list)  # variants loaded from the cache or a checkpoint, not trained here
 
     @property
     def trained(self) -> list[str]:
@@ -97,6 +98,8 @@ def run_variants(session, variants: dict, *, epochs: int, groups: bool, probe: b
         print(f"--- {name}" + (" (fine-tuned from the start)" if start is not None else ""), flush=True)
         trained = obtain(session, objective, epochs, start=start, monitor=monitor)
         comparison.histories[name] = trained.history
+        if trained.loaded:
+            comparison.loaded.append(name)
         comparison.results[name] = {**evaluate(trained.model), **step_cost(trained.history)}
         comparison.models[name] = trained.model
         comparison.objectives[name] = objective

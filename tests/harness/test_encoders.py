@@ -104,3 +104,11 @@ def test_an_encoder_fine_tuned_from_another_start_is_not_taken_from_the_cache(tm
     b = encoders.obtain(s, simclr, 1, start=None, monitor=False)
     assert not a.loaded and not b.loaded and a.path != b.path
     assert encoders.obtain(s, simclr, 1, start=start, monitor=False).loaded
+
+
+def test_a_comparison_says_which_variants_it_loaded_instead_of_training(tmp_path):
+    s = tiny(tmp_path)
+    variants = {"simclr": SimCLRObjective(s.views(), temperature=0.5)}
+    first = s.compare(variants, probe=False, monitor=False)
+    again = s.compare(variants, probe=False, monitor=False)
+    assert first.loaded == [] and again.loaded == ["simclr"]
