@@ -3,6 +3,7 @@
     profiles     ci / cpu / gpu sizes and the checking of a notebook's parameters
     session      what every notebook does around its lesson: set-up, train, compare, evaluate, JSON
     variants     the comparison of several objectives at one budget, next to the untrained encoder
+    encoders     encoders reused instead of trained: the shared start of 03-05, the cache, ``-p checkpoint``
     run          the papermill runner: ``python -m cl_course.harness.run``
     results      the run folders' JSON files → summary, seed, timing and side-by-side tables, with pandas
                  (``python -m cl_course.harness.results``; ``--timing`` for wall times per profile and device)
