@@ -67,11 +67,13 @@ def _unseen(session, objective) -> dict:
     return out
 
 
-def fingerprint(session, objective, epochs: int, start: TrainedEncoder | None = None) -> dict:
-    """What shapes ``objective`` trained for ``epochs`` in this session (from ``start`` if given)."""
+def fingerprint(session, objective, epochs: int, start: TrainedEncoder | None = None,
+                model: nn.Module | None = None) -> dict:
+    """What shapes ``objective`` trained for ``epochs`` in this session (from ``start`` if given);
+    ``model``: the freshly built model, when the caller has one (else one is built for its shapes)."""
     fp = checkpoints.encoder_fingerprint(
         recipe={**session.cfg, "epochs": epochs}, seed=session.seed, method={**objective.knobs(), **_unseen(session, objective)},
-        data=session.data.name, n_images=len(session.data.x_train), model=build(session, objective),
+        data=session.data.name, n_images=len(session.data.x_train), model=model if model is not None else build(session, objective),
         code=checkpoints.code_version(objective, ("shortcuts.py",) if session.family == "shortcut" else ()))
     if start is not None:
         fp["start"] = start.fingerprint
@@ -98,8 +100,8 @@ def obtain(session, objective, epochs: int, *, start: TrainedEncoder | None = No
     """``objective`` trained for ``epochs`` (fine-tuned from a copy of ``start`` if given): from the
     session's checkpoint when it fits, else from the cache when an identical run left it there,
     else trained now and cached."""
-    fp = fingerprint(session, objective, epochs, start)
     model = build(session, objective)
+    fp = fingerprint(session, objective, epochs, start, model)
     name = checkpoints.file_name(fp, session.profile)
     given = session.checkpoint
     if given is not None and given.is_dir():
