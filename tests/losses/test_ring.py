@@ -7,10 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cl_course.losses import (
-    nt_xent,
-    ring_nt_xent,
-)
+from cl_course.losses import cosine_logits, negative_mask, nt_xent, ring_nt_xent
 
 from .reference_loops import randn
 
@@ -186,3 +183,22 @@ def test_resampled_ring_gradients_match_the_loop():
     ring_loop(r1, r2, 0.5, 0.05, 0.4, resample=True).backward()
     torch.testing.assert_close(z1.grad, r1.grad.float(), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(z2.grad, r2.grad.float(), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("batch, first, stop", [(4, 0, 3), (8, 1, 3), (64, 2, 13), (64, 6, 76), (33, 0, 64)])
+def test_the_cpu_partition_and_the_device_topk_give_the_same_ring_ends(batch, first, stop):
+    # The CPU path (numpy's introselect) and the path other devices take (torch.topk) must select
+    # the same two order statistics among each anchor's negatives; both run here on the CPU.
+    from cl_course.losses.ring import _thresholds_by_partition, _thresholds_by_topk
+    z1, z2 = torch.randn(batch, 16, generator=torch.Generator().manual_seed(batch)), torch.randn(batch, 16)
+    logits = cosine_logits(z1, z2, 0.5)
+    hi_p, lo_p = _thresholds_by_partition(logits, batch, first, stop)
+    hi_t, lo_t = _thresholds_by_topk(logits, batch, first, stop)
+    torch.testing.assert_close(lo_p, lo_t, rtol=0, atol=0)
+    if first == 0:
+        assert hi_p is None and hi_t is None
+    else:
+        torch.testing.assert_close(hi_p, hi_t, rtol=0, atol=0)
+    # and they are the ranks the definition names: sorted negatives, descending
+    neg = logits.masked_fill(~negative_mask(batch, logits.device), float("-inf")).sort(dim=1, descending=True).values
+    torch.testing.assert_close(lo_p, neg[:, stop - 1], rtol=0, atol=0)
