@@ -237,7 +237,7 @@ def fit(
     images: torch.Tensor,
     labels: torch.Tensor | None = None,
     *,
-    epochs: int,
+    epochs: float,
     batch_size: int,
     lr: float,
     weight_decay: float = 1e-4,
@@ -259,6 +259,8 @@ def fit(
     """Train ``model`` on ``images`` (uint8 ``(N, C, H, W)``) with ``objective``; return the history.
 
     Args:
+        epochs: passes over ``images``; a number under 1 (or with a fractional part) trains that
+            share of an epoch's steps, the last epoch cut short.
         monitor: called with the model after every epoch; its dict is added to the epoch record
             (e.g. ``{"knn_top1": ...}``).
         checkpoint: file for model/optimizer state after every epoch, with a fingerprint of what
@@ -293,8 +295,8 @@ def fit(
         raise ValueError(f"batch_size must be at least 2 (contrastive losses need negatives), got {batch_size}")
     if batch_size > len(images):
         raise ValueError(f"batch_size {batch_size} is larger than the training set ({len(images)} images)")
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if not (isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and math.isfinite(epochs) and epochs > 0):
+        raise ValueError(f"epochs must be a number > 0 (a share of an epoch trains that share of its steps), got {epochs!r}")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     if check_every is not None and check_every < 1:
@@ -312,7 +314,11 @@ def fit(
         labels = labels.to(device) if labels is not None else None
     opt = make_optimizer(model, optimizer, lr, weight_decay)
     steps_per_epoch = sampler.steps
-    total, warmup = epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch)
+    # A budget under one epoch (e.g. 0.5) trains that share of an epoch's steps, with the warm-up
+    # shrunk in proportion so that the schedule keeps its shape (warm-up, then cosine decay to 0).
+    total = max(1, round(epochs * steps_per_epoch))
+    warmup = int(warmup_epochs * steps_per_epoch * min(1.0, epochs))
+    n_epochs = math.ceil(total / steps_per_epoch)
     history, start_epoch = History(), 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
     shaped_by = run_fingerprint(model, images, epochs=epochs, batch_size=batch_size, lr=lr,
@@ -333,14 +339,15 @@ def fit(
     stepper = _StepModule(model, compile_default(device) if compile is None else compile, wrap)
     guard = _NonFiniteGuard(device, steps_per_epoch)
     model.train()
-    for epoch in range(start_epoch, epochs):
+    for epoch in range(start_epoch, n_epochs):
         if stop_after_epochs is not None and epoch - start_epoch >= stop_after_epochs:
             break
         t0 = time.perf_counter()
         sampler.set_epoch(epoch)
         batches = torch.stack(sampler.batches()).to(images.device)  # (steps, batch_size): global batches
+        steps_now = min(steps_per_epoch, total - epoch * steps_per_epoch)
         total_loss = torch.zeros((), device=device)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", disable=quiet, leave=False)
+        bar = tqdm(range(steps_now), desc=f"epoch {epoch + 1}/{n_epochs}", disable=quiet, leave=False)
         for i in bar:
             step = epoch * steps_per_epoch + i
             for group in opt.param_groups:
@@ -349,7 +356,7 @@ def fit(
             if hasattr(objective, "set_step"):  # schedules inside an objective (e.g. an annealed ring)
                 objective.set_step(step, total)
             batch = (images[idx], labels[idx] if labels is not None else None)
-            due = (i + 1) % check_every == 0 or i + 1 == steps_per_epoch
+            due = (i + 1) % check_every == 0 or i + 1 == steps_now
 
             def forward_backward(module, step=step, batch=batch, due=due):
                 gen.manual_seed(seed * 1_000_003 + step)  # here, so a repeated (eager) step draws the same views
@@ -368,7 +375,7 @@ def fit(
             if not quiet and i % 10 == 0:  # .item() waits for the device: only for a visible bar
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         guard.check()  # the epoch's record, monitor and checkpoint only from checked steps
-        record = {"epoch": epoch + 1, "loss": total_loss.item() / steps_per_epoch,
+        record = {"epoch": epoch + 1, "loss": total_loss.item() / steps_now,
                   "lr": opt.param_groups[0]["lr"], "time_s": time.perf_counter() - t0}
         if hasattr(objective, "end_epoch"):
             record.update(objective.end_epoch())
@@ -378,7 +385,8 @@ def fit(
         history.epochs.append(record)
         if not main:
             continue
-        print("epoch {epoch}/{n}: ".format(epoch=epoch + 1, n=epochs)
+        print("epoch {epoch}/{n}: ".format(epoch=epoch + 1, n=n_epochs)
+              + (f"({steps_now} of {steps_per_epoch} steps) " if steps_now < steps_per_epoch else "")
               + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"), flush=True)
         if ckpt is not None:
             _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,

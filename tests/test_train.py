@@ -119,7 +119,9 @@ def test_non_finite_loss_error_is_a_floating_point_error():
 @pytest.mark.parametrize("changes, message", [
     ({"batch_size": 1}, r"batch_size must be at least 2"),
     ({"batch_size": 25}, r"batch_size 25 is larger than the training set \(24 images\)"),
-    ({"epochs": 0}, r"epochs must be >= 1"),
+    ({"epochs": 0}, r"epochs must be a number > 0"),
+    ({"epochs": -0.5}, r"epochs must be a number > 0"),
+    ({"epochs": float("inf")}, r"epochs must be a number > 0"),
     ({"lr": 0.0}, r"lr must be > 0"),
     ({"lr": -1e-3}, r"lr must be > 0"),
     ({"lr": float("nan")}, r"lr must be > 0"),
@@ -164,6 +166,27 @@ def test_fit_passes_labels_and_seeded_generators_to_the_objective():
         assert sorted(got.tolist()) == list(range(24))
     assert not torch.equal(torch.cat(seen_labels[:3]), torch.cat(seen_labels[3:]))  # reshuffled
     assert len(set(draws)) == len(draws)  # a fresh seed for every step
+
+
+def test_a_share_of_an_epoch_trains_that_share_of_the_steps_with_the_whole_schedule():
+    # 24 images in batches of 8: 3 steps an epoch, so 0.5 epoch = round(1.5) = 2 steps and 1.5 epochs =
+    # round(4.5) = 4 steps (the second epoch cut short). The warm-up shrinks with a budget under one epoch.
+    seen, rates = [], []
+
+    def spy(model, imgs, labs, gen):
+        seen.append(len(imgs))
+        return model(imgs.float().div(255)).pow(2).mean()
+
+    hist = fit(tiny_model(0), spy, tiny_images(), **{**FIT, "epochs": 0.5})
+    assert len(seen) == 2 and len(hist.epochs) == 1
+    seen.clear()
+    hist = fit(tiny_model(0), spy, tiny_images(), **{**FIT, "epochs": 1.5})
+    assert len(seen) == round(1.5 * 3) and [e["epoch"] for e in hist.epochs] == [1, 2]
+    # The final rate is the cosine's end of a schedule over the steps run, not of 2 whole epochs.
+    total = round(1.5 * 3)
+    assert hist.last["lr"] == pytest.approx(learning_rate(total - 1, total, FIT["lr"], 3))
+    half = fit(tiny_model(0), spy, tiny_images(), **{**FIT, "epochs": 0.5})
+    assert half.last["lr"] == pytest.approx(learning_rate(1, 2, FIT["lr"], int(3 * 0.5)))
 
 
 def test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_zero():

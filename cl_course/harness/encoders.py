@@ -67,7 +67,7 @@ def _unseen(session, objective) -> dict:
     return out
 
 
-def fingerprint(session, objective, epochs: int, start: TrainedEncoder | None = None,
+def fingerprint(session, objective, epochs: float, start: TrainedEncoder | None = None,
                 model: nn.Module | None = None) -> dict:
     """What shapes ``objective`` trained for ``epochs`` in this session (from ``start`` if given);
     ``model``: the freshly built model, when the caller has one (else one is built for its shapes)."""
@@ -95,7 +95,7 @@ def check_checkpoint(session, path) -> dict:
     return saved
 
 
-def obtain(session, objective, epochs: int, *, start: TrainedEncoder | None = None,
+def obtain(session, objective, epochs: float, *, start: TrainedEncoder | None = None,
            monitor: bool = True) -> TrainedEncoder:
     """``objective`` trained for ``epochs`` (fine-tuned from a copy of ``start`` if given): from the
     session's checkpoint when it fits, else from the cache when an identical run left it there,

@@ -96,7 +96,7 @@ class Session:
                    fingerprint={"dataset": self.data.name, "profile": self.profile, "image_size": c["image_size"],
                                 "objective": objective.knobs() if hasattr(objective, "knobs") else repr(objective)})
 
-    def compare(self, variants: dict, *, epochs: int | None = None, groups: bool | None = None,
+    def compare(self, variants: dict, *, epochs: float | None = None, groups: bool | None = None,
                 probe: bool = True, monitor: bool = True, untrained: dict | None = None,
                 start: encoders.TrainedEncoder | None = None) -> Comparison:
         """Train every objective of ``variants`` (name → objective) from the same initialisation on

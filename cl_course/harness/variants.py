@@ -32,7 +32,7 @@ class Comparison:
     """What :meth:`Session.compare` returns: per variant its evaluation (``results``, with the
     untrained encoder under ``"untrained"``), training history, trained model and objective."""
 
-    epochs: int
+    epochs: float
     results: dict[str, dict] = field(default_factory=dict)
     histories: dict[str, History] = field(default_factory=dict)
     models: dict[str, nn.Module] = field(default_factory=dict)
@@ -81,7 +81,7 @@ def step_cost(history: History) -> dict:
     return {"epoch_time_s": times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2}
 
 
-def run_variants(session, variants: dict, *, epochs: int, groups: bool, probe: bool, monitor: bool,
+def run_variants(session, variants: dict, *, epochs: float, groups: bool, probe: bool, monitor: bool,
                  untrained: dict | None, start=None) -> Comparison:
     """Train (or load from the cache) and evaluate each variant (see :meth:`Session.compare`)."""
     from .encoders import obtain

@@ -81,12 +81,16 @@ class SupportSetObjective(SimCLRObjective):
         if self.flag_source not in FLAG_SOURCES:
             raise ValueError(f"unknown flag_source {self.flag_source!r}: choose one of {FLAG_SOURCES}")
 
-    def flags(self, model, images: torch.Tensor, z1: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """``(B, B)`` flags from the support views of ``images`` against the candidates ``z1``."""
+    def support_embeddings(self, model, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``(B, S, D)`` projections of ``support_size`` extra views of each image, without gradient."""
         b, s = len(images), self.support_size
         with torch.no_grad():
             x = self.views(images.repeat(s, 1, 1, 1), gen).contiguous(memory_format=torch.channels_last)
-            support = model(x).float().view(s, b, -1).transpose(0, 1)  # (B, S, D)
+            return model(x).float().view(s, b, -1).transpose(0, 1)
+
+    def flags(self, model, images: torch.Tensor, z1: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``(B, B)`` flags from the support views of ``images`` against the candidates ``z1``."""
+        support = self.support_embeddings(model, images, gen)
         return detect_false_negatives(support, z1.detach().float(), self.top_k, self.threshold, self.aggregate)
 
     def __call__(self, model, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator):
