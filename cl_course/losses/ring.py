@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .similarity import check_temperature, check_views, cosine_logits, negative_mask, positive_index, positive_logits
+from .similarity import check_temperature, check_views, cosine_logits, negative_mask, positive_index
 
 
 def check_ring(lower: float, upper: float) -> tuple[float, float]:
@@ -146,10 +146,14 @@ def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, l
     check_ring_keeps(lo, up, batch)
     logits = cosine_logits(z1, z2, t)  # (2B, 2B)
     keep = ring_mask(logits, batch, lo, up)
-    # -log(e^{p} / (e^{p} + c·sum_ring e^{s})) = logaddexp(p, log c + logsumexp_ring(s)) - p, with the
-    # positive's logit from the rows (cheaper backward than indexing the matrix).
-    ring = torch.logsumexp(torch.where(keep, logits, float("-inf")), dim=1)  # (2B,)
-    if resample:  # + log(N / |ring(i)|): N draws from the ring
-        ring = ring + torch.log((2 * batch - 2) / keep.sum(1).to(logits.dtype))
-    pos = positive_logits(z1, z2, t)
-    return (torch.logaddexp(pos, ring) - pos).mean()
+    target = positive_index(batch, logits.device)
+    rows = torch.arange(2 * batch, device=logits.device)
+    # The ring as an additive mask (0 kept, -inf dropped) built without gradient: adding it costs one
+    # pass forward and none backward (a masked copy with gradient costs one each way).
+    bias = torch.where(keep, 0.0, float("-inf"))
+    bias[rows, target] = 0.0
+    if resample:
+        # (N / |ring(i)|) · sum_ring e^{s} next to e^{p} is the same softmax as sum_ring e^{s} next to
+        # e^{p - log(N / |ring(i)|)}: shift the positive's logit instead of every kept one.
+        bias[rows, target] = -torch.log((2 * batch - 2) / keep.sum(1).to(logits.dtype))
+    return F.cross_entropy(logits + bias, target)
