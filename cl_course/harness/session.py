@@ -98,17 +98,18 @@ class Session:
 
     def compare(self, variants: dict, *, epochs: float | None = None, groups: bool | None = None,
                 probe: bool = True, monitor: bool = True, untrained: dict | None = None,
-                start: encoders.TrainedEncoder | None = None) -> Comparison:
+                start: encoders.TrainedEncoder | None = None, start_result: dict | None = None) -> Comparison:
         """Train every objective of ``variants`` (name → objective) from the same initialisation on
         the same batches and views for ``epochs`` (the profile's ``compare_epochs``), evaluate each,
         and the untrained encoder once (``untrained`` reuses an earlier result). With ``start`` (e.g.
         :meth:`shared_start`) every variant is fine-tuned from a copy of that encoder, which is
-        evaluated too (row ``"start"``). Each trained encoder is cached (:mod:`.encoders`): a rerun with
-        the same settings loads it instead of training. ``groups``: the group figures of a biased data
+        evaluated too (row ``"start"``; ``start_result`` reuses an earlier evaluation of it). Each
+        trained encoder is cached (:mod:`.encoders`): a rerun with the same settings loads it instead
+        of training. ``groups``: the group figures of a biased data
         set (default: on the shortcut notebooks)."""
         groups = self.family == "shortcut" if groups is None else groups
         return run_variants(self, variants, epochs=epochs or self.cfg["compare_epochs"], groups=groups,
-                            probe=probe, monitor=monitor, untrained=untrained, start=start)
+                            probe=probe, monitor=monitor, untrained=untrained, start=start, start_result=start_result)
 
     def shared_start(self, monitor: bool = True) -> encoders.TrainedEncoder:
         """The course's SimCLR encoder for this profile and seed — notebook 01's recipe (the

@@ -82,7 +82,7 @@ def step_cost(history: History) -> dict:
 
 
 def run_variants(session, variants: dict, *, epochs: float, groups: bool, probe: bool, monitor: bool,
-                 untrained: dict | None, start=None) -> Comparison:
+                 untrained: dict | None, start=None, start_result: dict | None = None) -> Comparison:
     """Train (or load from the cache) and evaluate each variant (see :meth:`Session.compare`)."""
     from .encoders import obtain
 
@@ -93,7 +93,7 @@ def run_variants(session, variants: dict, *, epochs: float, groups: bool, probe:
 
     comparison.results[UNTRAINED] = untrained if untrained is not None else evaluate(session.model())
     if start is not None:
-        comparison.results[START] = evaluate(start.model)
+        comparison.results[START] = start_result if start_result is not None else evaluate(start.model)
     for name, objective in variants.items():
         print(f"--- {name}" + (" (fine-tuned from the start)" if start is not None else ""), flush=True)
         trained = obtain(session, objective, epochs, start=start, monitor=monitor)

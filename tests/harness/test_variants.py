@@ -88,3 +88,15 @@ def test_a_sign_flipped_loss_fails_the_learning_assert(tmp_path):
     with pytest.raises(AssertionError, match=r"flipped \(.*\) did not beat the untrained encoder"):
         c.assert_learned("knn_top1", margin=0.05)
     assert c.results["SimCLR"]["knn_top1"] > c.results[UNTRAINED]["knn_top1"] + 0.05
+
+
+def test_compare_from_a_start_reuses_a_given_start_result_and_trains_a_share_of_an_epoch(tiny):
+    from cl_course.harness.variants import START
+
+    start = tiny.shared_start(monitor=False)
+    given = {"knn_top1": 0.321}
+    c = tiny.compare({"simclr": SimCLRObjective(tiny.views())}, epochs=0.5, probe=False, monitor=False,
+                     untrained={"knn_top1": 0.1}, start=start, start_result=given)
+    assert c.results[START] is given
+    # 64 images in batches of 16: 4 steps an epoch, half an epoch = 2 steps, one (short) epoch record
+    assert len(c.histories["simclr"].epochs) == 1 and "knn_top1" in c.results["simclr"]
