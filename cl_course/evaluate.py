@@ -10,6 +10,7 @@ from torch import nn
 
 
 @torch.no_grad()
+@torch.no_grad()
 def embed(
     encoder: nn.Module,
     images: torch.Tensor,

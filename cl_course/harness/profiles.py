@@ -32,8 +32,10 @@ PROFILES: dict[str, dict] = {
         dataset="cifar10", n_train=None, n_test=None, encoder="small_cnn", width=64, stages=3,
         stem_stride=2, image_size=24, crop_scale=0.2, epochs=10, batch_size=256, lr=1e-3,
         weight_decay=1e-4, optimizer="adamw", warmup_epochs=0.5, temperature=0.2,
-        sweep_epochs=1, compare_epochs=3, finetune_epochs=1, knn_k=200, monitor_bank=10000, monitor_queries=2000, probe_epochs=30,
+        sweep_epochs=1, compare_epochs=2, finetune_epochs=1, knn_k=200, monitor_bank=10000, monitor_queries=2000, probe_epochs=30,
     ),
+    # (compare_epochs is used by notebook 03 only in this family: four variants from scratch at 2 epochs
+    # and six 1-epoch runs fit its 20 minutes; its comparison alone took 15.5 min at 3 epochs here.)
     # CIFAR-10, ResNet-18 on one GPU: the real run (recipe of the HCL/DCL authors' code). Epochs from
     # the measured GPU check (README): a 50,000-image epoch takes 1.7 s (SimCLR) to 4 s (WCL) eager on
     # an H200, so every notebook's projected whole run is at most ~15 min there (30 min is the budget).
