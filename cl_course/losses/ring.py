@@ -64,7 +64,7 @@ def _negatives_only(x, batch: int, rows, target, fill):
 def _thresholds_by_partition(logits, batch, first, stop):
     n2 = 2 * batch
     rows, target = np.arange(n2), positive_index(batch, logits.device).cpu().numpy()
-    x = _negatives_only(logits.detach().cpu().numpy().copy(), batch, rows, target, -np.inf)
+    x = _negatives_only(logits.detach().float().cpu().numpy().copy(), batch, rows, target, -np.inf)  # numpy has no bf16
     x.partition(n2 - stop, axis=1)                       # ascending: the `stop` largest sit at the end
     lo = torch.from_numpy(x[:, n2 - stop].copy())
     if first == 0:
