@@ -10,7 +10,6 @@ from torch import nn
 
 
 @torch.no_grad()
-@torch.no_grad()
 def embed(
     encoder: nn.Module,
     images: torch.Tensor,

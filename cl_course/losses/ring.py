@@ -55,7 +55,7 @@ def ring_thresholds(logits: torch.Tensor, batch: int, first: int, stop: int) -> 
     return _thresholds_by_topk(logits, batch, first, stop)
 
 
-def _negatives_only(x, batch: int, rows, target, fill):
+def _negatives_only(x, rows, target, fill):
     x[rows, rows] = fill  # self and positive are not negatives
     x[rows, target] = fill
     return x
@@ -64,7 +64,7 @@ def _negatives_only(x, batch: int, rows, target, fill):
 def _thresholds_by_partition(logits, batch, first, stop):
     n2 = 2 * batch
     rows, target = np.arange(n2), positive_index(batch, logits.device).cpu().numpy()
-    x = _negatives_only(logits.detach().float().cpu().numpy().copy(), batch, rows, target, -np.inf)  # numpy has no bf16
+    x = _negatives_only(logits.detach().float().cpu().numpy().copy(), rows, target, -np.inf)  # numpy has no bf16
     x.partition(n2 - stop, axis=1)                       # ascending: the `stop` largest sit at the end
     lo = torch.from_numpy(x[:, n2 - stop].copy())
     if first == 0:
@@ -75,7 +75,7 @@ def _thresholds_by_partition(logits, batch, first, stop):
 
 def _thresholds_by_topk(logits, batch, first, stop):
     rows = torch.arange(2 * batch, device=logits.device)
-    x = _negatives_only(logits.detach().clone(), batch, rows, positive_index(batch, logits.device), float("-inf"))
+    x = _negatives_only(logits.detach().clone(), rows, positive_index(batch, logits.device), float("-inf"))
     top = x.topk(stop, dim=1).values                     # descending
     return (top[:, first] if first > 0 else None), top[:, stop - 1]
 
@@ -151,9 +151,7 @@ def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, l
     # The ring as an additive mask (0 kept, -inf dropped) built without gradient: adding it costs one
     # pass forward and none backward (a masked copy with gradient costs one each way).
     bias = torch.where(keep, 0.0, float("-inf"))
-    bias[rows, target] = 0.0
-    if resample:
-        # (N / |ring(i)|) · sum_ring e^{s} next to e^{p} is the same softmax as sum_ring e^{s} next to
-        # e^{p - log(N / |ring(i)|)}: shift the positive's logit instead of every kept one.
-        bias[rows, target] = -torch.log((2 * batch - 2) / keep.sum(1).to(logits.dtype))
+    # With resampling, (N / |ring(i)|) · sum_ring e^{s} next to e^{p} is the same softmax as sum_ring e^{s}
+    # next to e^{p - log(N / |ring(i)|)}: shift the positive's logit instead of every kept one.
+    bias[rows, target] = -torch.log((2 * batch - 2) / keep.sum(1).to(logits.dtype)) if resample else 0.0
     return F.cross_entropy(logits + bias, target)
