@@ -228,11 +228,13 @@ class Session:
             return model(v1).float().cpu(), model(v2).float().cpu()
 
     # --- results -----------------------------------------------------------------------------
-    def finish(self, metrics: dict, variants: dict | None = None, methods: dict | None = None) -> Path:
+    def finish(self, metrics: dict, variants: dict | None = None, methods: dict | None = None,
+               claims: dict | None = None) -> Path:
         """Write ``output_dir/<notebook>.json`` (the results contract, docs/architecture.md) and
         return its path: the resolved parameters, the profile, data set, device, wall time, the
-        headline ``metrics``, every variant's figures and every method's knobs (``methods``:
-        name → objective or knobs dict)."""
+        headline ``metrics``, every variant's figures, every method's knobs (``methods``:
+        name → objective or knobs dict) and the lecture's claims as this run judged them
+        (``claims``: text → shown, from :meth:`cl_course.harness.lecture.Findings.record`)."""
         methods = {name: (m.knobs() if hasattr(m, "knobs") else m) for name, m in (methods or {}).items()}
         if self.checkpoint is not None and self.checkpoint.is_file() and not self.checkpoint_used:
             raise CheckpointError(
@@ -251,6 +253,7 @@ class Session:
             "variants": _plain(variants or {}),
             "methods": _plain(methods),
             "notes": self.notes,
+            "claims": {str(k): bool(v) for k, v in (claims or {}).items()},
             "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)

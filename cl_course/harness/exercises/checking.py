@@ -11,13 +11,17 @@ from typing import Callable
 import torch
 
 
+def preview(a: torch.Tensor, n: int = 6) -> str:
+    """A tensor in a line: its shape and its values (the first ``n`` when there are more)."""
+    flat = a.detach().flatten()
+    values = ", ".join(f"{v:.4g}" if a.is_floating_point() else str(v) for v in flat[:n].tolist())
+    more = f", ... ({a.numel()} values)" if a.numel() > n else ""
+    return f"shape {tuple(a.shape)} [{values}{more}]"
+
+
 def describe(args) -> str:
-    """The inputs of a case in a line: a tensor's shape (and its values when it is small), else its repr."""
-    def one(a):
-        if isinstance(a, torch.Tensor):
-            return f"{tuple(a.shape)} {a.tolist()}" if a.numel() <= 8 else f"tensor of shape {tuple(a.shape)}"
-        return repr(a)
-    return ", ".join(one(a) for a in args)
+    """The inputs of a case in a line: each tensor's shape and first values, else its repr."""
+    return ", ".join(preview(a) if isinstance(a, torch.Tensor) else repr(a) for a in args)
 
 
 def run_cases(name: str, fn: Callable, cases, reference: Callable, atol: float = 1e-5, rtol: float = 1e-5,
@@ -34,8 +38,8 @@ def run_cases(name: str, fn: Callable, cases, reference: Callable, atol: float =
         where = f"{name}: case {i}, inputs {describe(args)}"
         if isinstance(want, torch.Tensor):
             if not isinstance(got, torch.Tensor) or got.shape != want.shape:
-                shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-                raise AssertionError(f"{where}: expected a tensor of shape {tuple(want.shape)}, got {shape}")
+                shown = preview(got) if isinstance(got, torch.Tensor) else f"{type(got).__name__} {got!r}"
+                raise AssertionError(f"{where}: expected a tensor of {preview(want)}, got {shown}. {hint}".rstrip())
             if not torch.allclose(got.float(), want.float(), atol=atol, rtol=rtol):
                 err = (got.float() - want.float()).abs()
                 at = tuple(int(j) for j in torch.unravel_index(err.argmax(), err.shape))
