@@ -10,6 +10,7 @@
     plots        the course's figures (seaborn; one theme set on import)
     labels       the words for the metric keys (axes, legends, table headers), in one place
     exercises    checkers for the notebooks' exercises, one module per notebook
+    lecture      a notebook's "What was measured": sentences and claims written from the run's own numbers
     nbclean      notebooks stored clean (``python -m cl_course.harness.nbclean``)
     pretrain     the training command: one encoder of any method, 1 process or torchrun, for the notebooks
                  to load (``python -m cl_course.harness.pretrain``)

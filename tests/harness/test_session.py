@@ -171,6 +171,18 @@ def test_finish_records_each_methods_knobs(empty_root, tmp_path):
     assert record["methods"] == {"hcl": {"method": "HCL", "temperature": 0.5, "tau_plus": 0.1, "beta": 2.0}}
 
 
+def test_finish_records_the_lectures_claims_as_this_run_judged_them(empty_root, tmp_path):
+    from cl_course.harness.lecture import Findings
+
+    s = setup("nb", profile="ci", data_root=empty_root, output_dir=tmp_path)
+    found = Findings("nb")
+    found.claim("HCL beats SimCLR", 0.6 > 0.5, "0.6 vs 0.5")
+    found.claim("DCL beats SimCLR", 0.4 > 0.5, "0.4 vs 0.5")
+    record = json.loads(s.finish({"knn_top1": 0.5}, claims=found.record()).read_text())
+    assert record["claims"] == {"HCL beats SimCLR": True, "DCL beats SimCLR": False}
+    assert json.loads(s.finish({"knn_top1": 0.5}).read_text())["claims"] == {}
+
+
 @pytest.mark.parametrize("value", [0, -1e-3, "fast"])
 def test_a_bad_biased_learning_rate_is_a_config_error(value, empty_root, tmp_path):
     with pytest.raises(ConfigError, match=f"biased_lr={value!r} is invalid"):
