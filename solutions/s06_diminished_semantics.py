@@ -1,4 +1,6 @@
-"""Notebook 06 (negatives with diminished semantics): worked answers to exercises 1 and 2."""
+"""Notebook 06 (negatives with diminished semantics): worked answers to the exercises that write code
+(1: the copies' share of the denominator, 2: patchify, 4: a copy of your own). `my_nonsemantic`
+answers an earlier version of exercise 1 (the loss itself; its checker is kept)."""
 import torch
 
 
@@ -29,3 +31,28 @@ def my_patchify(x, p):
     patches = x.reshape(n, c, gh, p, gw, p)
     # order the axes as (image, grid row, grid column, channel, row, column), then merge the grid
     return patches.permute(0, 2, 4, 1, 3, 5).reshape(n, gh * gw, c, p, p)
+
+
+def my_copy_share(z1, z2, z_neg, t, alpha):
+    """(2B,): the share of each anchor's denominator (positive, 2B - 2 negatives, K copies) that its
+    own copies take, the copies' logits alpha · cos / t."""
+    batch = z1.shape[0]
+    n = 2 * batch
+    z = torch.cat([z1, z2])
+    z = z / z.norm(dim=1, keepdim=True)
+    zn = z_neg / z_neg.norm(dim=-1, keepdim=True)
+    zn = torch.cat([zn, zn])  # (2B, K, D): both views of image a see a's copies
+    logits = z @ z.T / t
+    logits = logits.masked_fill(torch.eye(n, dtype=torch.bool), float("-inf"))  # not itself
+    copies = alpha * (z[:, None, :] * zn).sum(dim=-1) / t  # (2B, K)
+    # share = sum_j e^{copy_j} / (sum_k e^{logit_k} + sum_j e^{copy_j}), in log space for stability
+    return torch.exp(torch.logsumexp(copies, dim=1) - torch.logsumexp(torch.cat([logits, copies], dim=1), dim=1))
+
+
+def my_copy(x, gen):
+    """A non-semantic copy of each image: its pixels in a random order (one permutation per image).
+    The colour histogram survives exactly; strokes, texture and shape do not."""
+    n, c, h, w = x.shape
+    order = torch.rand(n, h * w, generator=gen, device=x.device).argsort(dim=1)  # (N, H·W)
+    flat = x.reshape(n, c, h * w)
+    return flat.gather(2, order[:, None, :].expand(n, c, h * w)).reshape(n, c, h, w)

@@ -1,4 +1,6 @@
-"""Notebook 07 (difficulty-based debiasing, WCL): worked answers to exercises 1 and 2."""
+"""Notebook 07 (difficulty-based debiasing, WCL): worked answers to the exercises that write code
+(1: the weight with the encoders' roles reversed, 2: a triplet loss with a margin). `my_weights` and
+`my_triplet` answer an earlier version (section 2's weight and loss; their checkers are kept)."""
 import torch
 
 
@@ -42,3 +44,27 @@ def my_triplet(b1, b2, tau_plus):
     d_pos = dist[idx, (idx + batch) % n]
     d_neg = (dist * _negative_mask(batch)).sum(dim=1)  # sum over the N = 2B - 2 negatives
     return (d_pos - (d_neg - tau_plus * (n - 2) * d_pos) / (1 - tau_plus)).mean()
+
+
+def my_reversed_weights(d1, d2, b1, b2, t):
+    """(2B, 2B): w_ik = 1 + s~b_ik / (s~b_ik + s~d_ik) on the negatives: the largest weight where the
+    biased encoder finds the negative close (relative to the debiased one); 1 on self and positive."""
+    negative = _negative_mask(d1.shape[0])
+    sd = _normalised_scores(d1, d2, t, negative)
+    sb = _normalised_scores(b1, b2, t, negative)
+    w = 1 + sb / (sb + sd)
+    return torch.where(negative, w, torch.ones_like(w))
+
+
+def my_margin_triplet(b1, b2, margin):
+    """Triplet loss with a margin on squared distances of unit vectors: per anchor the mean over its
+    N = 2B - 2 negatives of max(0, d_pos - d_neg + margin), then the mean over the 2B anchors."""
+    batch = b1.shape[0]
+    n = 2 * batch
+    b = torch.cat([b1, b2])
+    b = b / b.norm(dim=1, keepdim=True)
+    dist = ((b[:, None, :] - b[None, :, :]) ** 2).sum(dim=-1)  # (2B, 2B)
+    idx = torch.arange(n)
+    d_pos = dist[idx, (idx + batch) % n]
+    hinge = torch.clamp(d_pos[:, None] - dist + margin, min=0)  # (anchor, candidate)
+    return ((hinge * _negative_mask(batch)).sum(dim=1) / (n - 2)).mean()

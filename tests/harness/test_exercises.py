@@ -93,3 +93,31 @@ def test_shortcut_exercise_checkers_accept_the_package_and_reject_wrong_answers(
     with pytest.raises(AssertionError, match="biased triplet loss: case"):  # no debiasing
         exercises.check_biased_triplet_loss(lambda b1, b2, tp: biased_triplet_loss(b1, b2, 0.0))
     assert "not attempted yet" in capsys.readouterr().out
+
+
+def test_the_later_shortcut_exercise_checkers_accept_the_answer_and_reject_wrong_ones(capsys):
+    """06's copy share, 07's reversed weights and margin triplet: exercises that vary the method
+    shown in the notebook rather than re-type it."""
+    from cl_course.harness.exercises import diminished_semantics as d06
+    from cl_course.harness.exercises import wcl as d07
+    from cl_course.losses import relative_difficulty_weights
+
+    assert exercises.check_copy_share(d06.copy_share) is True
+    with pytest.raises(AssertionError, match="copy share: case"):  # alpha forgotten
+        exercises.check_copy_share(lambda z1, z2, zn, t, a: d06.copy_share(z1, z2, zn, t, 1.0))
+    assert exercises.check_copy_share(_not_done) is False
+    z1, z2, zn = torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 2, 8)
+    share = d06.copy_share(z1, z2, zn, 0.5, 2.0)
+    assert share.shape == (8,) and ((share > 0) & (share < 1)).all()
+    assert (d06.copy_share(z1, z2, zn, 0.5, 8.0) != share).any()
+
+    assert exercises.check_reversed_weights(d07.reversed_difficulty_weights) is True
+    with pytest.raises(AssertionError, match="reversed weights: case"):  # section 2's weight, not reversed
+        exercises.check_reversed_weights(relative_difficulty_weights)
+    assert exercises.check_margin_triplet(d07.margin_triplet_loss) is True
+    with pytest.raises(AssertionError, match="margin triplet loss: case"):  # a sum over negatives, not a mean
+        exercises.check_margin_triplet(lambda b1, b2, m: d07.margin_triplet_loss(b1, b2, m) * (2 * b1.shape[0] - 2))
+    b = torch.nn.functional.normalize(torch.randn(4, 8), dim=1)
+    assert d07.margin_triplet_loss(b, b, 0.0).item() == pytest.approx(0.0, abs=1e-6)  # every negative farther than its positive
+    assert exercises.check_margin_triplet(_not_done) is False
+    assert "not attempted yet" in capsys.readouterr().out

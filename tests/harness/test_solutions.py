@@ -122,6 +122,36 @@ def _triplet_not_squared(b1, b2, tau_plus):  # Euclidean distances, not squared
     return (d_pos - (d_neg - tau_plus * (n - 2) * d_pos) / (1 - tau_plus)).mean()
 
 
+def _copy_share_without_positive(z1, z2, z_neg, t, alpha):  # the positive left out of the denominator
+    batch, n = z1.shape[0], 2 * z1.shape[0]
+    z = _anchors(z1, z2)
+    zn = torch.cat([_unit(z_neg), _unit(z_neg)])
+    idx = torch.arange(n)
+    keep = torch.ones(n, n, dtype=torch.bool)
+    keep[idx, idx] = False
+    keep[idx, (idx + batch) % n] = False
+    ordinary = (torch.exp(z @ z.T / t) * keep).sum(1)
+    copies = torch.exp(alpha * (z[:, None, :] * zn).sum(-1) / t).sum(1)
+    return copies / (ordinary + copies)
+
+
+def _reversed_weights_not_reversed(d1, d2, b1, b2, t):  # section 2's weight, the roles not swapped
+    from solutions.s07_wcl_difficulty import my_weights
+    return my_weights(d1, d2, b1, b2, t)
+
+
+def _margin_triplet_without_hinge(b1, b2, margin):  # no max(0, .): the loss keeps pushing, like the margin-free one
+    b = _anchors(b1, b2)
+    batch, n = b1.shape[0], 2 * b1.shape[0]
+    dist = torch.cdist(b, b).pow(2)
+    idx = torch.arange(n)
+    d_pos = dist[idx, (idx + batch) % n]
+    keep = torch.ones(n, n, dtype=torch.bool)
+    keep[idx, idx] = False
+    keep[idx, (idx + batch) % n] = False
+    return (((d_pos[:, None] - dist + margin) * keep).sum(1) / (n - 2)).mean()
+
+
 # checker -> (notebook, the solution's name, a wrong answer)
 CASES = {
     "check_same_class_share": ("01_simclr_basics", "same_class_share", _share_counting_self),
@@ -139,6 +169,9 @@ CASES = {
     "check_patchify": ("06_diminished_semantics", "my_patchify", _patchify_column_major),
     "check_relative_difficulty_weights": ("07_wcl_difficulty", "my_weights", _wcl_weights_swapped),
     "check_biased_triplet_loss": ("07_wcl_difficulty", "my_triplet", _triplet_not_squared),
+    "check_copy_share": ("06_diminished_semantics", "my_copy_share", _copy_share_without_positive),
+    "check_reversed_weights": ("07_wcl_difficulty", "my_reversed_weights", _reversed_weights_not_reversed),
+    "check_margin_triplet": ("07_wcl_difficulty", "my_margin_triplet", _margin_triplet_without_hinge),
 }
 
 

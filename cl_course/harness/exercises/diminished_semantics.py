@@ -27,3 +27,27 @@ def check_patchify(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> bool:
              (torch.rand(1, 3, 28, 28, generator=gen), 7)]
     return run_cases("patchify", fn, cases, patchify, atol=0, rtol=0,
                 hint="Patch (r, c) of the grid holds rows r·p..(r+1)·p and columns c·p..(c+1)·p; order by r, then c.")
+
+
+def copy_share(z1: torch.Tensor, z2: torch.Tensor, z_neg: torch.Tensor, t: float, alpha: float) -> torch.Tensor:
+    """``(2B,)``: for each anchor (both views of each image), the share of its NT-Xent denominator
+    (the positive, the 2B - 2 ordinary negatives and its K copies) that its own copies take, the
+    copies' logits being ``alpha · cos / t``. It is also the share of the push away from negatives
+    that goes to the copies (the softmax weight of the copies in the loss's gradient)."""
+    n = 2 * z1.shape[0]
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)
+    zn = torch.nn.functional.normalize(z_neg, dim=-1).repeat(2, 1, 1)        # (2B, K, D): both views see the copies
+    logits = (z @ z.T / t).masked_fill(torch.eye(n, dtype=torch.bool, device=z.device), float("-inf"))
+    copies = alpha * torch.einsum("nd,nkd->nk", z, zn) / t                   # (2B, K)
+    return torch.exp(torch.logsumexp(copies, 1) - torch.logsumexp(torch.cat([logits, copies], 1), 1))
+
+
+def check_copy_share(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float, float], torch.Tensor]) -> bool:
+    """``fn(z1, z2, z_neg, t, alpha) -> (2B,)``: the share of each anchor's denominator taken by its
+    own non-semantic copies (:func:`copy_share`)."""
+    gen, pairs = projection_cases(15)
+    cases = [(z1, z2, torch.randn(z1.shape[0], k, z1.shape[1], generator=gen), t, a)
+             for (z1, z2), k, t, a in zip(pairs, (1, 2, 3), (0.5, 0.2, 1.0), (2.0, 1.0, 8.0))]
+    return run_cases("copy share", fn, cases, copy_share,
+                     hint="Anchor i's denominator: e^{s_ik/t} over every k != i (its positive included) plus "
+                          "e^{alpha cos(z_i, copy)/t} over its K copies; the share is the copies' part of that sum.")

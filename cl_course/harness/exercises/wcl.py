@@ -27,3 +27,46 @@ def check_biased_triplet_loss(fn: Callable[[torch.Tensor, torch.Tensor, float], 
     cases = [(b1, b2, tp) for (b1, b2), tp in zip(pairs, (0.0, 0.1, 0.3))]
     return run_cases("biased triplet loss", fn, cases, biased_triplet_loss,
                 hint="Squared distances of unit vectors; d_pos - (sum of negative distances - tau+ N d_pos) / (1 - tau+).")
+
+
+def reversed_difficulty_weights(d1, d2, b1, b2, t) -> torch.Tensor:
+    """WCL's similarity-form weight with the two encoders' roles swapped: ``1 + s~b / (s~b + s~d)``,
+    largest where the *biased* encoder finds the negative close (on the negatives; 1 elsewhere)."""
+    return relative_difficulty_weights(b1, b2, d1, d2, t)
+
+
+def check_reversed_weights(fn: Callable[..., torch.Tensor]) -> bool:
+    """``fn(d1, d2, b1, b2, t) -> (2B, 2B)``: :func:`reversed_difficulty_weights`; only the negative
+    entries are compared."""
+    gen, pairs = projection_cases(16)
+    cases = [(d1, d2, torch.randn_like(d1), torch.randn_like(d2), t) for (d1, d2), t in zip(pairs, (0.5, 0.2, 1.0))]
+
+    def only_negatives(f):
+        return lambda d1, d2, b1, b2, t: torch.where(negative_mask(d1.shape[0], d1.device),
+                                                     f(d1, d2, b1, b2, t).float(), torch.zeros(()))
+    return run_cases("reversed weights", only_negatives(fn), cases, only_negatives(reversed_difficulty_weights),
+                     hint="The same normalised scores as section 2's weight, the biased encoder's in the numerator: "
+                          "w = 1 + s~b / (s~b + s~d).")
+
+
+def margin_triplet_loss(b1: torch.Tensor, b2: torch.Tensor, margin: float) -> torch.Tensor:
+    """The usual triplet loss with a margin on squared distances of unit vectors: for each of the 2B
+    anchors the mean over its N = 2B - 2 negatives of ``max(0, d(i, p(i)) - d(i, k) + margin)``; the
+    mean over the anchors. Zero once every negative is ``margin`` farther than the positive."""
+    n = 2 * b1.shape[0]
+    b = torch.nn.functional.normalize(torch.cat([b1, b2]), dim=1)
+    dist = torch.cdist(b, b).pow(2)
+    idx = torch.arange(n, device=b.device)
+    d_pos = dist[idx, (idx + b1.shape[0]) % n]
+    hinge = torch.relu(d_pos[:, None] - dist + margin)
+    neg = negative_mask(b1.shape[0], b.device)
+    return (hinge * neg).sum(1).div(n - 2).mean()
+
+
+def check_margin_triplet(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
+    """``fn(b1, b2, margin) -> scalar``: :func:`margin_triplet_loss`."""
+    _, pairs = projection_cases(17)
+    cases = [(b1, b2, m) for (b1, b2), m in zip(pairs, (0.5, 1.0, 2.0))]
+    return run_cases("margin triplet loss", fn, cases, margin_triplet_loss, atol=1e-4,
+                     hint="d = squared distance of unit vectors; per anchor the mean over its 2B - 2 negatives of "
+                          "max(0, d_pos - d_neg + margin); then the mean over the 2B anchors.")
