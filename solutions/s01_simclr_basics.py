@@ -1,4 +1,4 @@
-"""Notebook 01 (SimCLR basics): worked answers to exercises 1 and 2, and the uniformity the hint points to."""
+"""Notebook 01 (SimCLR basics): worked answers to exercises 1, 2 (alignment and uniformity) and 5 (the loss without negatives)."""
 import torch
 
 
@@ -31,3 +31,17 @@ def my_uniformity(z):
     sq = sq[i, j]
     # log of a mean of exponentials, computed as logsumexp - log(count) so it cannot underflow
     return (torch.logsumexp(-2 * sq, dim=0) - torch.log(torch.tensor(float(len(sq))))).item()
+
+
+def positives_only_loss(z1, z2, t):
+    """Exercise 5: NT-Xent without its denominator, the mean over the 2B anchors of -s_{i,p(i)} / t.
+
+    Each anchor of [z1; z2] has the other view of its image as positive, so the 2B terms are the
+    B cosines cos(z1_b, z2_b), each counted twice. Nothing pushes images apart: the encoder can
+    lower this loss by mapping every image to one point (collapse), so alignment goes to 0 (its best
+    value), uniformity goes to 0 (its worst), and kNN accuracy falls towards chance or stays near
+    the untrained encoder's, how far in a short run being a measurement (discussion)."""
+    z1 = z1 / z1.norm(dim=1, keepdim=True)
+    z2 = z2 / z2.norm(dim=1, keepdim=True)
+    cos = (z1 * z2).sum(dim=1)  # (B,) cosine of each positive pair
+    return -(torch.cat([cos, cos]) / t).mean()

@@ -407,3 +407,111 @@ def group_heatmaps(tables: Mapping[str, object], rows: Sequence[str], columns: S
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --- the mechanism (notebook 01) ------------------------------------------------------------
+def pipeline_diagram(*, encoder: str = "", head: str = "", loss: str = "NT-Xent", ax=None):
+    """SimCLR's pipeline in boxes and arrows: an image ``x``, two random views, the shared encoder
+    ``f`` giving the features ``h``, the projection head ``g`` giving ``z``, and the loss on the
+    two ``z``. ``encoder`` / ``head``: a line under each box (e.g. its parameter count). Brackets
+    under the diagram say which output evaluation reads (``h``) and which the loss and the
+    similarity diagnostics read (``z``)."""
+    from matplotlib.patches import FancyBboxPatch
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(10.5, 3.6))
+    fig = ax.figure
+    ax.set_xlim(0, 10.5)
+    ax.set_ylim(-0.35, 3.6)
+    ax.axis("off")
+    colors = sns.color_palette(PALETTE, 6)
+
+    def box(x, y, text, color, w=1.25, h=0.62, sub=""):
+        patch = FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.04,rounding_size=0.08",
+                               fc=(*color, 0.25), ec=color, lw=1.3)
+        patch.set_gid("box")
+        ax.add_patch(patch)
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+        if sub:
+            ax.text(x, y - h / 2 - 0.1, sub, ha="center", va="top", fontsize=7, color="0.3")
+
+    def arrow(x0, y0, x1, y1, text=""):
+        ann = ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "lw": 1.1, "color": "0.25"})
+        ann.set_gid("arrow")
+        if text:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, text, ha="center", va="bottom", fontsize=7.5, color="0.3")
+
+    top, bottom, mid = 2.75, 1.35, 2.05
+    xs = {"x": 0.7, "view": 2.35, "f": 4.05, "h": 5.55, "g": 7.0, "z": 8.4, "loss": 9.75}
+    box(xs["x"], mid, "image x", colors[0], w=1.0)
+    for y, k in ((top, 1), (bottom, 2)):
+        arrow(xs["x"] + 0.5, mid, xs["view"] - 0.62, y)
+        box(xs["view"], y, f"x̃{'₁' if k == 1 else '₂'} = view(x)", colors[1], w=1.3)
+        arrow(xs["view"] + 0.65, y, xs["f"] - 0.65, y)
+        box(xs["f"], y, "encoder f", colors[2], sub=encoder if k == 2 else "")
+        arrow(xs["f"] + 0.65, y, xs["h"] - 0.32, y)
+        box(xs["h"], y, f"h{'₁' if k == 1 else '₂'}", colors[3], w=0.6)
+        arrow(xs["h"] + 0.32, y, xs["g"] - 0.65, y)
+        box(xs["g"], y, "projection\nhead g", colors[4], h=0.72, sub=head if k == 2 else "")
+        arrow(xs["g"] + 0.65, y, xs["z"] - 0.32, y)
+        box(xs["z"], y, f"z{'₁' if k == 1 else '₂'}", colors[5], w=0.6)
+        arrow(xs["z"] + 0.32, y, xs["loss"] - 0.6, mid)
+    box(xs["loss"], mid, loss, colors[0], w=1.15)
+    ax.text(xs["view"] - 0.5, mid, "two random\nviews", ha="center", va="center", fontsize=7.5, color="0.3", style="italic")
+    ax.text((xs["f"] + xs["f"]) / 2, mid, "same weights", ha="center", va="center", fontsize=7.5, color="0.3",
+            style="italic")
+    ax.text(xs["g"], mid, "same weights", ha="center", va="center", fontsize=7.5, color="0.3", style="italic")
+    for x, text in ((xs["h"], "h: kNN, linear probe\n(what is kept)"),
+                    (xs["z"], "z: the loss, similarities,\nalignment / uniformity")):
+        ax.text(x, 0.05, text, ha="center", va="bottom", fontsize=7.5,
+                bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "0.6", "lw": 0.8})
+        ax.plot([x, x], [0.55, bottom - 0.33], color="0.6", lw=0.8, ls=":")
+    ax.set_title("SimCLR: two views of one image through the same encoder and head; the head is dropped after training")
+    fig.tight_layout()
+    return fig
+
+
+def similarity_heatmap(z1, z2, labels, *, title: str = "", ax=None, classes: Sequence[str] | None = None):
+    """The ``2n × 2n`` cosine-similarity matrix of ``[z1; z2]`` (``n`` images, two views each, rows
+    and columns sorted by class so that same-class blocks are visible), the diagonal (an anchor with
+    itself) blank. Each anchor's positive is marked with a ring (gid ``"positive"``), its same-class
+    negatives with a dot (gid ``"same-class negative"``); the colour scale runs from -1 to 1.
+    Labels are for analysis only."""
+    z = torch.nn.functional.normalize(torch.cat([torch.as_tensor(z1), torch.as_tensor(z2)]).detach().float().cpu(), dim=1)
+    y = torch.as_tensor(labels).cpu()
+    n = len(y)
+    if z.shape[0] != 2 * n:
+        raise ValueError(f"z1 and z2 must have one row per label ({n}), got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    image = torch.cat([torch.arange(n), torch.arange(n)])
+    view = torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)])
+    yy = torch.cat([y, y])
+    order = sorted(range(2 * n), key=lambda i: (int(yy[i]), int(image[i]), int(view[i])))
+    order = torch.tensor(order)
+    sim = (z @ z.T)[order][:, order].numpy()
+    img, yo = image[order], yy[order]
+    np.fill_diagonal(sim, np.nan)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.6, 4.8))
+    fig = ax.figure
+    mesh = ax.imshow(sim, cmap="vlag", vmin=-1, vmax=1, interpolation="nearest")
+    fig.colorbar(mesh, ax=ax, fraction=0.046, pad=0.03, label="cosine similarity of z")
+    eye = torch.eye(2 * n, dtype=torch.bool)
+    positive = (img[:, None] == img[None, :]) & ~eye
+    same = (yo[:, None] == yo[None, :]) & ~eye & ~positive
+    r, c = np.nonzero(positive.numpy())
+    ax.scatter(c, r, s=22, facecolors="none", edgecolors="black", linewidths=1.0, label="positive (other view)",
+               gid="positive")
+    r, c = np.nonzero(same.numpy())
+    ax.scatter(c, r, s=4, color="black", label="same-class negative", gid="same-class negative")
+    names = [str(classes[int(v)]) if classes is not None else str(int(v)) for v in yo]
+    ax.set_xticks(range(2 * n))
+    ax.set_yticks(range(2 * n))
+    ax.set_xticklabels(names, fontsize=5, rotation=90)
+    ax.set_yticklabels(names, fontsize=5)
+    ax.set_xlabel("negative or positive (class; sorted by class)")
+    ax.set_ylabel("anchor (class)")
+    ax.grid(False)
+    ax.set_title(title or f"{n} images, two views each")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.14), ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig

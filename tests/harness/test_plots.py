@@ -169,3 +169,36 @@ def test_many_bars_lie_horizontally_with_their_names_readable_and_the_reference_
     assert ax.get_xlabel() == "kNN top-1 minus SimCLR's"
     assert list(data_lines(ax)[-1].get_xdata()) == [0.0, 0.0]  # a vertical line at 0
     assert ax.get_xlim()[0] < -0.02  # a negative gain is shown, not cut at 0
+
+
+def test_pipeline_diagram_draws_the_views_encoder_head_and_loss_with_arrows():
+    fig = plots.pipeline_diagram(encoder="small_cnn, 1,000 parameters", head="MLP, 10 parameters")
+    ax = fig.axes[0]
+    texts = " ".join(t.get_text() for t in ax.texts)
+    for word in ("image x", "encoder f", "projection\nhead g", "NT-Xent", "kNN", "small_cnn, 1,000 parameters",
+                 "MLP, 10 parameters"):
+        assert word in texts
+    assert sum(p.get_gid() == "box" for p in ax.patches) == 12  # x, 2 x (view, f, h, g, z), the loss
+    assert sum(getattr(a, "get_gid", lambda: None)() == "arrow" for a in ax.texts) == 12
+    plt.close(fig)
+
+
+def test_similarity_heatmap_marks_every_positive_and_each_same_class_negative():
+    import numpy as np
+
+    z1 = torch.randn(6, 8)
+    labels = torch.tensor([0, 1, 0, 2, 1, 0])
+    fig = plots.similarity_heatmap(z1, z1 + 0.01 * torch.randn(6, 8), labels)
+    ax = fig.axes[0]
+    marks = {c.get_gid(): len(c.get_offsets()) for c in ax.collections}
+    assert marks["positive"] == 12  # each of the 2n anchors has one positive
+    # class 0: 3 images, 6 rows, each with 4 same-class negatives; class 1: 2 images, 4 rows with 2 each
+    assert marks["same-class negative"] == 6 * 4 + 4 * 2
+    sim = ax.images[0].get_array()
+    assert np.ma.getmaskarray(np.diag(sim)).all() and ax.images[0].get_clim() == (-1, 1)
+    # rows sorted by class; the two views of an image are adjacent and nearly identical
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0"] * 6 + ["1"] * 4 + ["2"] * 2
+    assert sim[0, 1] > 0.99
+    with pytest.raises(ValueError, match="one row per label"):
+        plots.similarity_heatmap(z1, z1, labels[:5])
+    plt.close(fig)
