@@ -1,4 +1,6 @@
-"""Notebook 02 (hard negatives, HCL): worked answers to exercises 1 and 2."""
+"""Notebook 02 (hard negatives, HCL): worked answers to exercises 1, 2 and 5 (HCL with detached weights)."""
+import math
+
 import torch
 
 
@@ -26,3 +28,27 @@ def effective_negatives(w):
     At beta = 0 every weight is 1, so it is N = 2B - 2; as beta -> infinity the weight of each row
     concentrates on its most similar negative, and it tends to 1."""
     return ((w.sum(dim=1) ** 2) / (w ** 2).sum(dim=1)).mean().item()
+
+
+def hcl_detached_loss(z1, z2, t, beta):
+    """Exercise 5: HCL at tau+ = 0 with the importance weights treated as constants.
+
+    l_i = -log( e^{s_pos/t} / (e^{s_pos/t} + sum_k w_ik e^{s_ik/t}) ), w_ik = N softmax_k(beta s_ik/t),
+    computed in log space; the weights' log is detached, so the value equals the package's loss and
+    only the gradient changes (no gradient through w). Whether kNN accuracy moves, and which way,
+    is a measurement (discussion)."""
+    batch = z1.shape[0]
+    n = 2 * batch
+    z = torch.cat([z1, z2])
+    z = z / z.norm(dim=1, keepdim=True)
+    logits = z @ z.T / t  # (2B, 2B) cos / t
+    idx = torch.arange(n)
+    positive = (idx + batch) % n
+    pos = logits[idx, positive]  # (2B,)
+    negative = torch.ones(n, n, dtype=torch.bool)
+    negative[idx, idx] = False
+    negative[idx, positive] = False
+    neg = logits[negative].view(n, n - 2)  # (2B, N)
+    log_w = (torch.log_softmax(beta * neg, dim=1) + math.log(n - 2)).detach()  # log w_ik, mean w = 1, no gradient
+    log_neg_sum = torch.logsumexp(neg + log_w, dim=1)  # log sum_k w_ik e^{s_ik/t}
+    return (torch.logaddexp(pos, log_neg_sum) - pos).mean()
