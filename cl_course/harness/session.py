@@ -65,6 +65,12 @@ class Session:
         kw.update(changes)
         return SimCLRViews(**kw)
 
+    def usual_views(self) -> SimCLRViews:
+        """SimCLR's usual views at this profile's size and crop scale, colour jitter, grayscale and
+        flips included, on every data set: on a biased one they erase the colour shortcut, which
+        makes them the reference (the ceiling) of notebooks 06 and 07."""
+        return self.views(**{k: getattr(SimCLRViews, k) for k in shortcut_views_kwargs()})
+
     def model(self, seed: int | None = None) -> ContrastiveModel:
         """A freshly initialised encoder + head of the profile's size (seeded), on the session's device
         (so an untrained model can be evaluated and projected like a trained one)."""

@@ -216,3 +216,11 @@ def test_an_encoder_cached_with_its_views_is_found_again(tmp_path):
     first = obtain(s, objective, 1, monitor=False)
     again = obtain(s, SimCLRObjective(s.views(), temperature=0.5), 1, monitor=False)
     assert not first.loaded and again.loaded
+
+
+def test_usual_views_put_colour_jitter_grayscale_and_flips_back_on_a_biased_data_set(empty_root, tmp_path):
+    s = setup("nb", profile="ci", data_root=empty_root, output_dir=tmp_path, family="shortcut")
+    crops_only, usual = s.views(), s.usual_views()
+    assert (crops_only.jitter_p, crops_only.gray_p, crops_only.flip_p) == (0.0, 0.0, 0.0)
+    assert (usual.jitter_p, usual.gray_p, usual.flip_p) == (0.8, 0.2, 0.5)
+    assert (usual.size, usual.scale, usual.mean) == (crops_only.size, crops_only.scale, crops_only.mean)
