@@ -4,19 +4,25 @@ import math
 import torch
 
 
+def _logits(z1, z2, t):
+    """cos/t of each of the 2B anchors of [z1; z2] with its positive (2B,) and with its 2B - 2
+    negatives (2B, N), the negatives in column order (boolean indexing keeps row-major order)."""
+    batch, n = z1.shape[0], 2 * z1.shape[0]
+    z = torch.cat([z1, z2])
+    z = z / z.norm(dim=1, keepdim=True)
+    logits = z @ z.T / t  # (2B, 2B)
+    idx = torch.arange(n)
+    positive = (idx + batch) % n
+    negative = torch.ones(n, n, dtype=torch.bool)
+    negative[idx, idx] = False
+    negative[idx, positive] = False
+    return logits[idx, positive], logits[negative].view(n, n - 2)
+
+
 def my_weights(z1, z2, t, beta):
     """HCL's importance weights w_ik ∝ exp(beta · cos(z_i, z_k) / t) over each anchor's 2B - 2
     negatives (column order of [z1; z2], skipping itself and its positive), mean 1 per row."""
-    batch = z1.shape[0]
-    n = 2 * batch
-    z = torch.cat([z1, z2])
-    z = z / z.norm(dim=1, keepdim=True)
-    logits = z @ z.T / t  # (2B, 2B) cos / t
-    idx = torch.arange(n)
-    negative = torch.ones(n, n, dtype=torch.bool)
-    negative[idx, idx] = False
-    negative[idx, (idx + batch) % n] = False
-    neg = logits[negative].view(n, n - 2)  # boolean indexing keeps row-major (column) order
+    _, neg = _logits(z1, z2, t)
     # exp(beta · s) grows fast: subtract each row's max first (it cancels in the normalisation)
     w = torch.exp(beta * (neg - neg.max(dim=1, keepdim=True).values))
     return w / w.mean(dim=1, keepdim=True)  # self-normalised: mean 1 per anchor
@@ -37,18 +43,8 @@ def hcl_detached_loss(z1, z2, t, beta):
     computed in log space; the weights' log is detached, so the value equals the package's loss and
     only the gradient changes (no gradient through w). Whether kNN accuracy moves, and which way,
     is a measurement (discussion)."""
-    batch = z1.shape[0]
-    n = 2 * batch
-    z = torch.cat([z1, z2])
-    z = z / z.norm(dim=1, keepdim=True)
-    logits = z @ z.T / t  # (2B, 2B) cos / t
-    idx = torch.arange(n)
-    positive = (idx + batch) % n
-    pos = logits[idx, positive]  # (2B,)
-    negative = torch.ones(n, n, dtype=torch.bool)
-    negative[idx, idx] = False
-    negative[idx, positive] = False
-    neg = logits[negative].view(n, n - 2)  # (2B, N)
+    n = 2 * z1.shape[0]
+    pos, neg = _logits(z1, z2, t)
     log_w = (torch.log_softmax(beta * neg, dim=1) + math.log(n - 2)).detach()  # log w_ik, mean w = 1, no gradient
     log_neg_sum = torch.logsumexp(neg + log_w, dim=1)  # log sum_k w_ik e^{s_ik/t}
     return (torch.logaddexp(pos, log_neg_sum) - pos).mean()

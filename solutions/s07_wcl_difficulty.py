@@ -22,6 +22,16 @@ def _normalised_scores(u1, u2, t, negative):
     return s / (s ** 2).sum(dim=1, keepdim=True).sqrt()
 
 
+def _unit_distances(b1, b2):
+    """(2B, 2B) squared distances of the L2-normalised rows of [b1; b2], and each anchor's distance to its positive."""
+    batch, n = b1.shape[0], 2 * b1.shape[0]
+    b = torch.cat([b1, b2])
+    b = b / b.norm(dim=1, keepdim=True)
+    dist = ((b[:, None, :] - b[None, :, :]) ** 2).sum(dim=-1)
+    idx = torch.arange(n)
+    return dist, dist[idx, (idx + batch) % n]
+
+
 def my_weights(d1, d2, b1, b2, t):
     """(2B, 2B): w_ik = 1 + s~d_ik / (s~b_ik + s~d_ik) on the negatives (d: debiased encoder,
     b: biased encoder), 1 on self and positive."""
@@ -35,13 +45,8 @@ def my_weights(d1, d2, b1, b2, t):
 def my_triplet(b1, b2, tau_plus):
     """WCL's biased encoder loss, mean over the 2B anchors, with d = squared distance of unit vectors:
     l_i = d_pos - (sum_k d_ik - tau+ N d_pos) / (1 - tau+)."""
-    batch = b1.shape[0]
-    n = 2 * batch
-    b = torch.cat([b1, b2])
-    b = b / b.norm(dim=1, keepdim=True)
-    dist = ((b[:, None, :] - b[None, :, :]) ** 2).sum(dim=-1)  # (2B, 2B)
-    idx = torch.arange(n)
-    d_pos = dist[idx, (idx + batch) % n]
+    batch, n = b1.shape[0], 2 * b1.shape[0]
+    dist, d_pos = _unit_distances(b1, b2)
     d_neg = (dist * _negative_mask(batch)).sum(dim=1)  # sum over the N = 2B - 2 negatives
     return (d_pos - (d_neg - tau_plus * (n - 2) * d_pos) / (1 - tau_plus)).mean()
 
@@ -59,12 +64,7 @@ def my_reversed_weights(d1, d2, b1, b2, t):
 def my_margin_triplet(b1, b2, margin):
     """Triplet loss with a margin on squared distances of unit vectors: per anchor the mean over its
     N = 2B - 2 negatives of max(0, d_pos - d_neg + margin), then the mean over the 2B anchors."""
-    batch = b1.shape[0]
-    n = 2 * batch
-    b = torch.cat([b1, b2])
-    b = b / b.norm(dim=1, keepdim=True)
-    dist = ((b[:, None, :] - b[None, :, :]) ** 2).sum(dim=-1)  # (2B, 2B)
-    idx = torch.arange(n)
-    d_pos = dist[idx, (idx + batch) % n]
+    batch, n = b1.shape[0], 2 * b1.shape[0]
+    dist, d_pos = _unit_distances(b1, b2)
     hinge = torch.clamp(d_pos[:, None] - dist + margin, min=0)  # (anchor, candidate)
     return ((hinge * _negative_mask(batch)).sum(dim=1) / (n - 2)).mean()

@@ -9,15 +9,18 @@ from ...losses import biased_triplet_loss, negative_mask, relative_difficulty_we
 from .checking import projection_cases, run_cases
 
 
+def _on_negatives(f):
+    """A weight function (d1, d2, b1, b2, t) -> (2B, 2B) reduced to its negative entries (0 elsewhere)."""
+    return lambda d1, d2, b1, b2, t: torch.where(negative_mask(d1.shape[0], d1.device),
+                                                 f(d1, d2, b1, b2, t).float(), torch.zeros(()))
+
+
 def check_relative_difficulty_weights(fn: Callable[..., torch.Tensor]) -> bool:
     """``fn(d1, d2, b1, b2, t) -> (2B, 2B)``: WCL's weights; only the negative entries are compared."""
     gen, pairs = projection_cases(13)
     cases = [(d1, d2, torch.randn_like(d1), torch.randn_like(d2), t) for (d1, d2), t in zip(pairs, (0.5, 0.2, 1.0))]
 
-    def only_negatives(f):
-        return lambda d1, d2, b1, b2, t: torch.where(negative_mask(d1.shape[0], d1.device),
-                                                     f(d1, d2, b1, b2, t).float(), torch.zeros(()))
-    return run_cases("relative difficulty weights", only_negatives(fn), cases, only_negatives(relative_difficulty_weights),
+    return run_cases("relative difficulty weights", _on_negatives(fn), cases, _on_negatives(relative_difficulty_weights),
                 hint="s = exp(cos/t), L2-normalised over each anchor's negatives; w = 1 + s_d / (s_b + s_d).")
 
 
@@ -41,10 +44,7 @@ def check_reversed_weights(fn: Callable[..., torch.Tensor]) -> bool:
     gen, pairs = projection_cases(16)
     cases = [(d1, d2, torch.randn_like(d1), torch.randn_like(d2), t) for (d1, d2), t in zip(pairs, (0.5, 0.2, 1.0))]
 
-    def only_negatives(f):
-        return lambda d1, d2, b1, b2, t: torch.where(negative_mask(d1.shape[0], d1.device),
-                                                     f(d1, d2, b1, b2, t).float(), torch.zeros(()))
-    return run_cases("reversed weights", only_negatives(fn), cases, only_negatives(reversed_difficulty_weights),
+    return run_cases("reversed weights", _on_negatives(fn), cases, _on_negatives(reversed_difficulty_weights),
                      hint="The same normalised scores as section 2's weight, the biased encoder's in the numerator: "
                           "w = 1 + s~b / (s~b + s~d).")
 
