@@ -21,6 +21,32 @@ def check_alpha(alpha: float) -> float:
     return a
 
 
+def nonsemantic_logits(z1: torch.Tensor, z2: torch.Tensor, z_neg: torch.Tensor, temperature: float = 0.5,
+                       alpha: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two blocks of the denominator of :func:`nonsemantic_nt_xent`, in float32: ``(2B, 2B)``
+    logits ``s_ik / t`` with ``-inf`` on the diagonal (the positive included), and ``(2B, K)`` logits
+    ``alpha · cos(z_i, zneg_{a,j}) / t`` of each anchor's own copies. ``z_neg`` is ``(B, D)`` or
+    ``(B, K, D)``; raises ``ValueError`` as the loss does."""
+    batch = check_views(z1, z2)
+    t = check_temperature(temperature)
+    a = check_alpha(alpha)
+    dim = z1.shape[1]
+    if not isinstance(z_neg, torch.Tensor) or not (
+            (z_neg.dim() == 2 and z_neg.shape == (batch, dim))
+            or (z_neg.dim() == 3 and z_neg.shape[0] == batch and z_neg.shape[1] >= 1 and z_neg.shape[2] == dim)):
+        got = tuple(z_neg.shape) if isinstance(z_neg, torch.Tensor) else type(z_neg).__name__
+        raise ValueError(f"z_neg must have shape ({batch}, {dim}) or ({batch}, K, {dim}) with K >= 1, got {got}")
+    if z_neg.dim() == 2:
+        z_neg = z_neg[:, None]
+    z = unit_anchors(z1, z2)  # (2B, D)
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        zn = F.normalize(z_neg.float(), dim=-1).repeat(2, 1, 1)  # (2B, K, D): both views see their image's copies
+        logits = z @ z.T / t  # (2B, 2B)
+        logits = logits.masked_fill(torch.eye(2 * batch, dtype=torch.bool, device=z.device), float("-inf"))
+        copies = a * torch.einsum("id,ikd->ik", z, zn) / t  # (2B, K)
+    return logits, copies
+
+
 def nonsemantic_nt_xent(z1: torch.Tensor, z2: torch.Tensor, z_neg: torch.Tensor, temperature: float = 0.5,
                         alpha: float = 2.0) -> torch.Tensor:
     """NT-Xent with each image's non-semantic negatives in the denominators of both its views.
@@ -51,21 +77,6 @@ def nonsemantic_nt_xent(z1: torch.Tensor, z2: torch.Tensor, z_neg: torch.Tensor,
     Examples:
         >>> loss = nonsemantic_nt_xent(torch.randn(8, 16), torch.randn(8, 16), torch.randn(8, 2, 16))
     """
-    batch = check_views(z1, z2)
-    t = check_temperature(temperature)
-    a = check_alpha(alpha)
-    dim = z1.shape[1]
-    if not isinstance(z_neg, torch.Tensor) or not (
-            (z_neg.dim() == 2 and z_neg.shape == (batch, dim))
-            or (z_neg.dim() == 3 and z_neg.shape[0] == batch and z_neg.shape[1] >= 1 and z_neg.shape[2] == dim)):
-        got = tuple(z_neg.shape) if isinstance(z_neg, torch.Tensor) else type(z_neg).__name__
-        raise ValueError(f"z_neg must have shape ({batch}, {dim}) or ({batch}, K, {dim}) with K >= 1, got {got}")
-    if z_neg.dim() == 2:
-        z_neg = z_neg[:, None]
-    z = unit_anchors(z1, z2)  # (2B, D)
-    with torch.autocast(device_type=z.device.type, enabled=False):
-        zn = F.normalize(z_neg.float(), dim=-1).repeat(2, 1, 1)  # (2B, K, D): both views see their image's copies
-        logits = z @ z.T / t  # (2B, 2B)
-        logits = logits.masked_fill(torch.eye(2 * batch, dtype=torch.bool, device=z.device), float("-inf"))
-        copies = a * torch.einsum("id,ikd->ik", z, zn) / t  # (2B, K)
-        return F.cross_entropy(torch.cat([logits, copies], dim=1), positive_index(batch, z.device))
+    logits, copies = nonsemantic_logits(z1, z2, z_neg, temperature, alpha)
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        return F.cross_entropy(torch.cat([logits, copies], dim=1), positive_index(z1.shape[0], logits.device))

@@ -47,12 +47,19 @@ def biased_triplet_loss(b1: torch.Tensor, b2: torch.Tensor, tau_plus: float = 0.
     batch = _check_pair(b1, b2, "b1", "b2")
     tp = check_tau_plus(tau_plus)
     n = 2 * batch - 2
+    dist, d_pos = unit_squared_distances(b1, b2)
+    with torch.autocast(device_type=dist.device.type, enabled=False):
+        d_neg = (dist * negative_mask(batch, dist.device)).sum(1)  # (2B,)
+        return (d_pos - (d_neg - tp * n * d_pos) / (1 - tp)).mean()
+
+
+def unit_squared_distances(b1: torch.Tensor, b2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """In float32, the ``(2B, 2B)`` squared distances ``||u - v||^2 = 2 - 2 cos(u, v)`` (in ``[0, 4]``)
+    between the L2-normalised rows of ``[b1; b2]``, and each anchor's distance to its positive, ``(2B,)``."""
     b = unit_anchors(b1, b2)  # (2B, D)
     with torch.autocast(device_type=b.device.type, enabled=False):
-        dist = (2 - 2 * b @ b.T).clamp_min(0)  # (2B, 2B) squared distances of unit vectors
-        d_pos = dist.gather(1, positive_index(batch, b.device)[:, None]).squeeze(1)  # (2B,)
-        d_neg = (dist * negative_mask(batch, b.device)).sum(1)  # (2B,)
-        return (d_pos - (d_neg - tp * n * d_pos) / (1 - tp)).mean()
+        dist = (2 - 2 * b @ b.T).clamp_min(0)
+        return dist, dist.gather(1, positive_index(b1.shape[0], b.device)[:, None]).squeeze(1)
 
 
 def _log_normalised_scores(u1: torch.Tensor, u2: torch.Tensor, t: float, neg: torch.Tensor) -> torch.Tensor:

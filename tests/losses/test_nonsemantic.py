@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from cl_course.losses import (
+    nonsemantic_logits,
     nonsemantic_nt_xent,
 )
 
@@ -30,6 +31,22 @@ def test_nonsemantic_matches_the_loop_from_the_equation(k, t, alpha):
     zn = torch.randn(6, k, 8, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(nonsemantic_nt_xent(z1, z2, zn, t, alpha).double(), nonsemantic_loop(z1, z2, zn, t, alpha),
                           atol=1e-5)
+
+
+def test_nonsemantic_logits_are_the_cosines_over_t_and_the_copies_scaled_by_alpha():
+    z1, z2 = pair()
+    zn = torch.randn(6, 2, 8, generator=torch.Generator().manual_seed(2))
+    logits, copies = nonsemantic_logits(z1, z2, zn, 0.2, 3.0)
+    z = unit(z1, z2)
+    zu = torch.nn.functional.normalize(zn.double(), dim=-1)
+    want = z @ z.T / 0.2
+    assert torch.isinf(logits.diagonal()).all() and (logits.diagonal() < 0).all()
+    off = ~torch.eye(12, dtype=torch.bool)
+    assert torch.allclose(logits[off].double(), want[off], atol=1e-5)
+    for i in range(12):
+        assert torch.allclose(copies[i].double(), 3.0 * (zu[i % 6] @ z[i]) / 0.2, atol=1e-5)
+    with pytest.raises(ValueError, match="z_neg must have shape"):
+        nonsemantic_logits(z1, z2, zn[:3], 0.2, 3.0)
 
 
 def test_nonsemantic_accepts_one_negative_per_image_as_b_by_d():

@@ -9,6 +9,7 @@ from cl_course.losses import (
     debiased_nt_xent,
     nt_xent,
     relative_difficulty_weights,
+    unit_squared_distances,
     weighted_debiased_nt_xent,
 )
 
@@ -31,6 +32,15 @@ def triplet_loop(b1, b2, tau_plus):
 def test_biased_triplet_matches_the_loop(tau_plus):
     b1, b2 = pair(seed=4)
     assert torch.allclose(biased_triplet_loss(b1, b2, tau_plus).double(), triplet_loop(b1, b2, tau_plus), atol=1e-4)
+
+
+def test_unit_squared_distances_are_the_squared_euclidean_distances_of_unit_rows():
+    z1, z2 = pair()
+    dist, d_pos = unit_squared_distances(z1, z2)
+    z = unit(z1, z2)
+    assert torch.allclose(dist.double(), torch.cdist(z, z).pow(2), atol=1e-5)
+    assert torch.allclose(d_pos.double(), torch.stack([dist[i, positive_of(i, 6)] for i in range(12)]).double())
+    assert dist.min() >= 0
 
 
 def test_biased_triplet_at_tau_plus_0_is_positive_minus_summed_negative_distances():

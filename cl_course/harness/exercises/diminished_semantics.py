@@ -5,7 +5,7 @@ from typing import Callable
 
 import torch
 
-from ...losses import nonsemantic_nt_xent
+from ...losses import nonsemantic_logits, nonsemantic_nt_xent
 from ...negatives import patchify
 from .checking import projection_cases, run_cases
 
@@ -34,11 +34,7 @@ def copy_share(z1: torch.Tensor, z2: torch.Tensor, z_neg: torch.Tensor, t: float
     (the positive, the 2B - 2 ordinary negatives and its K copies) that its own copies take, the
     copies' logits being ``alpha · cos / t``. It is also the share of the push away from negatives
     that goes to the copies (the softmax weight of the copies in the loss's gradient)."""
-    n = 2 * z1.shape[0]
-    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)
-    zn = torch.nn.functional.normalize(z_neg, dim=-1).repeat(2, 1, 1)        # (2B, K, D): both views see the copies
-    logits = (z @ z.T / t).masked_fill(torch.eye(n, dtype=torch.bool, device=z.device), float("-inf"))
-    copies = alpha * torch.einsum("nd,nkd->nk", z, zn) / t                   # (2B, K)
+    logits, copies = nonsemantic_logits(z1, z2, z_neg, t, alpha)  # the loss's own denominator
     return torch.exp(torch.logsumexp(copies, 1) - torch.logsumexp(torch.cat([logits, copies], 1), 1))
 
 

@@ -5,7 +5,7 @@ from typing import Callable
 
 import torch
 
-from ...losses import biased_triplet_loss, negative_mask, relative_difficulty_weights
+from ...losses import biased_triplet_loss, negative_mask, relative_difficulty_weights, unit_squared_distances
 from .checking import projection_cases, run_cases
 
 
@@ -53,14 +53,9 @@ def margin_triplet_loss(b1: torch.Tensor, b2: torch.Tensor, margin: float) -> to
     """The usual triplet loss with a margin on squared distances of unit vectors: for each of the 2B
     anchors the mean over its N = 2B - 2 negatives of ``max(0, d(i, p(i)) - d(i, k) + margin)``; the
     mean over the anchors. Zero once every negative is ``margin`` farther than the positive."""
-    n = 2 * b1.shape[0]
-    b = torch.nn.functional.normalize(torch.cat([b1, b2]), dim=1)
-    dist = torch.cdist(b, b).pow(2)
-    idx = torch.arange(n, device=b.device)
-    d_pos = dist[idx, (idx + b1.shape[0]) % n]
+    dist, d_pos = unit_squared_distances(b1, b2)  # the distances biased_triplet_loss uses
     hinge = torch.relu(d_pos[:, None] - dist + margin)
-    neg = negative_mask(b1.shape[0], b.device)
-    return (hinge * neg).sum(1).div(n - 2).mean()
+    return (hinge * negative_mask(b1.shape[0], dist.device)).sum(1).div(2 * b1.shape[0] - 2).mean()
 
 
 def check_margin_triplet(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
