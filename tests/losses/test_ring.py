@@ -202,3 +202,19 @@ def test_the_cpu_partition_and_the_device_topk_give_the_same_ring_ends(batch, fi
     # and they are the ranks the definition names: sorted negatives, descending
     neg = logits.masked_fill(~negative_mask(batch, logits.device), float("-inf")).sort(dim=1, descending=True).values
     torch.testing.assert_close(lo_p, neg[:, stop - 1], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("batch, lower, upper", [(6, 0.0, 1.0), (6, 0.1, 0.6), (8, 0.0, 0.3), (64, 0.01, 0.1), (33, 0.5, 1.0)])
+def test_the_loss_keeps_exactly_the_negatives_of_ring_mask_ties_included(batch, lower, upper):
+    # The loss builds its ring with float arithmetic (it is cheaper); it must select what ring_mask
+    # selects, also where values tie at an end of the ring (repeated images) and in bf16.
+    from cl_course.losses.ring import _ring_indicator, ring_mask
+    g = torch.Generator().manual_seed(batch)
+    z1 = randn(g, batch, 8)
+    z1[1::3] = z1[0]                      # repeated images: exact ties among the similarities
+    z2 = z1 + 0.1 * randn(g, batch, 8)
+    for dtype in (torch.float32, torch.bfloat16):
+        logits = cosine_logits(z1, z2, 0.5).to(dtype)
+        kept = _ring_indicator(logits, batch, lower, upper)
+        assert kept.dtype == dtype
+        torch.testing.assert_close(kept, ring_mask(logits, batch, lower, upper).to(dtype), rtol=0, atol=0)
