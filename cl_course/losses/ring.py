@@ -85,24 +85,11 @@ def ring_mask(logits: torch.Tensor, batch: int, lower: float, upper: float) -> t
     similar among its ``N = 2B - 2`` negatives) satisfies ``lower·N <= r < upper·N``.
 
     The ranks ``ceil(lower·N) .. ceil(upper·N) - 1`` are kept: two order statistics per row give
-    the similarity at each end of the ring (``ring_thresholds``) and the mask is two comparisons
-    (no rank matrix; ties at an end of the ring are all kept or all dropped together).
+    the similarity at each end of the ring (``ring_thresholds``), and a negative is kept when it lies
+    between them (no rank matrix; ties at an end of the ring are all kept or all dropped together).
+    The loss selects with the same code (``_ring_indicator``).
     """
-    n = 2 * batch - 2
-    first, stop = math.ceil(lower * n), math.ceil(upper * n)  # kept ranks: first .. stop - 1
-    if first >= stop:
-        return torch.zeros(2 * batch, 2 * batch, dtype=torch.bool, device=logits.device)
-    if first == 0 and stop >= n:
-        return negative_mask(batch, logits.device)
-    hi, lo = ring_thresholds(logits, batch, first, stop)
-    x = logits.detach()
-    keep = x >= lo.to(x.device).unsqueeze(1)
-    if hi is not None:
-        keep &= x <= hi.to(x.device).unsqueeze(1)
-    rows = torch.arange(2 * batch, device=logits.device)
-    keep[rows, rows] = False
-    keep[rows, positive_index(batch, logits.device)] = False
-    return keep
+    return _ring_indicator(logits, batch, lower, upper).bool()
 
 
 def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, lower: float = 0.0,
@@ -160,13 +147,16 @@ def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, l
 
 
 def _ring_indicator(logits: torch.Tensor, batch: int, lower: float, upper: float) -> torch.Tensor:
-    """``ring_mask`` as a float 0/1 matrix in the logits' dtype, without gradient. Built with float
-    arithmetic (distance to the nearer end of the ring, clamped, its sign), which measured cheaper on
-    the CPU than ``ring_mask``'s comparisons and ``where`` on a bool matrix (README, loss costs)."""
+    """:func:`ring_mask` as a float 0/1 matrix in the logits' dtype, without gradient (what the loss
+    adds as its mask). Built with float arithmetic (distance to the nearer end of the ring, clamped,
+    its sign), which measured cheaper on the CPU than comparisons and ``where`` on a bool matrix
+    (README, loss costs)."""
     n = 2 * batch - 2
-    first, stop = math.ceil(lower * n), math.ceil(upper * n)
+    first, stop = math.ceil(lower * n), math.ceil(upper * n)  # kept ranks: first .. stop - 1
     x = logits.detach()
     rows = torch.arange(2 * batch, device=x.device)
+    if first >= stop:
+        return torch.zeros_like(x)
     if first == 0 and stop >= n:
         kept = torch.ones_like(x)
     else:

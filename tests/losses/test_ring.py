@@ -206,9 +206,10 @@ def test_the_cpu_partition_and_the_device_topk_give_the_same_ring_ends(batch, fi
 
 @pytest.mark.parametrize("batch, lower, upper", [(6, 0.0, 1.0), (6, 0.1, 0.6), (8, 0.0, 0.3), (64, 0.01, 0.1), (33, 0.5, 1.0)])
 def test_the_loss_keeps_exactly_the_negatives_of_ring_mask_ties_included(batch, lower, upper):
-    # The loss builds its ring with float arithmetic (it is cheaper); it must select what ring_mask
-    # selects, also where values tie at an end of the ring (repeated images) and in bf16.
-    from cl_course.losses.ring import _ring_indicator, ring_mask
+    # The loss builds its ring with float arithmetic (it is cheaper); it must select what two
+    # comparisons with the ring's ends select, also where values tie at an end of the ring (repeated
+    # images) and in bf16; ring_mask is the same selection as bool.
+    from cl_course.losses.ring import _ring_indicator, ring_mask, ring_thresholds
     g = torch.Generator().manual_seed(batch)
     z1 = randn(g, batch, 8)
     z1[1::3] = z1[0]                      # repeated images: exact ties among the similarities
@@ -217,4 +218,13 @@ def test_the_loss_keeps_exactly_the_negatives_of_ring_mask_ties_included(batch, 
         logits = cosine_logits(z1, z2, 0.5).to(dtype)
         kept = _ring_indicator(logits, batch, lower, upper)
         assert kept.dtype == dtype
-        torch.testing.assert_close(kept, ring_mask(logits, batch, lower, upper).to(dtype), rtol=0, atol=0)
+        n = 2 * batch - 2
+        first, stop = math.ceil(lower * n), math.ceil(upper * n)
+        want = negative_mask(batch, logits.device)
+        if not (first == 0 and stop >= n):
+            hi, lo = ring_thresholds(logits, batch, first, stop)
+            want = want & (logits >= lo.to(dtype)[:, None])
+            if hi is not None:
+                want = want & (logits <= hi.to(dtype)[:, None])
+        torch.testing.assert_close(kept, want.to(dtype), rtol=0, atol=0)
+        assert torch.equal(ring_mask(logits, batch, lower, upper), want)
