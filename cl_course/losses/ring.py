@@ -87,9 +87,9 @@ def ring_mask(logits: torch.Tensor, batch: int, lower: float, upper: float) -> t
     The ranks ``ceil(lower·N) .. ceil(upper·N) - 1`` are kept: two order statistics per row give
     the similarity at each end of the ring (``ring_thresholds``), and a negative is kept when it lies
     between them (no rank matrix; ties at an end of the ring are all kept or all dropped together).
-    The loss selects with the same code (``_ring_indicator``).
+    The loss selects with the same code (``_ring_outside``).
     """
-    return _ring_indicator(logits, batch, lower, upper).bool()
+    return _ring_outside(logits, batch, lower, upper) == 0
 
 
 def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, lower: float = 0.0,
@@ -132,23 +132,28 @@ def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, l
     lo, up = check_ring(lower, upper)
     check_ring_keeps(lo, up, batch)
     logits = cosine_logits(z1, z2, t)  # (2B, 2B)
-    kept = _ring_indicator(logits, batch, lo, up)
+    outside = _ring_outside(logits, batch, lo, up)
     target = positive_index(batch, logits.device)
     rows = torch.arange(2 * batch, device=logits.device)
     # The ring as an additive mask built without gradient (0 kept, the dtype's lowest value dropped: its
     # softmax weight is exactly 0, as with -inf): one pass forward and none backward, where a masked
     # copy with gradient costs one each way.
-    bias = kept.sub(1).mul_(torch.finfo(kept.dtype).max)
+    bias = outside.mul_(torch.finfo(outside.dtype).max)
     # With resampling, (N / |ring(i)|) · sum_ring e^{s} next to e^{p} is the same softmax as sum_ring e^{s}
     # next to e^{p - log(N / |ring(i)|)}: shift the positive's logit instead of every kept one.
     # The count in float32: in bf16 counts above 256 are not exact.
-    bias[rows, target] = -torch.log((2 * batch - 2) / kept.sum(1, dtype=torch.float32)) if resample else 0.0
+    if resample:
+        kept = (bias == 0).sum(1, dtype=torch.float32)
+        bias[rows, target] = -torch.log((2 * batch - 2) / kept)
+    else:
+        bias[rows, target] = 0.0
     return F.cross_entropy(logits + bias, target)
 
 
-def _ring_indicator(logits: torch.Tensor, batch: int, lower: float, upper: float) -> torch.Tensor:
-    """:func:`ring_mask` as a float 0/1 matrix in the logits' dtype, without gradient (what the loss
-    adds as its mask). Built with float arithmetic (distance to the nearer end of the ring, clamped,
+def _ring_outside(logits: torch.Tensor, batch: int, lower: float, upper: float) -> torch.Tensor:
+    """:func:`ring_mask` as a float matrix in the logits' dtype, without gradient: 0 for a kept
+    negative, -1 for everything else (self and the positive included); the loss scales it into its
+    additive mask. Built with float arithmetic (distance to the nearer end of the ring, clamped at 0,
     its sign), which measured cheaper on the CPU than comparisons and ``where`` on a bool matrix
     (README, loss costs)."""
     n = 2 * batch - 2
@@ -156,15 +161,15 @@ def _ring_indicator(logits: torch.Tensor, batch: int, lower: float, upper: float
     x = logits.detach()
     rows = torch.arange(2 * batch, device=x.device)
     if first >= stop:
-        return torch.zeros_like(x)
+        return torch.full_like(x, -1.0)
     if first == 0 and stop >= n:
-        kept = torch.ones_like(x)
+        outside = torch.zeros_like(x)
     else:
         hi, lo = ring_thresholds(x, batch, first, stop)
         gap = x - lo.to(x.device, x.dtype).unsqueeze(1)                  # >= 0 on or above the lower end
         if hi is not None:
             gap = torch.minimum(gap, hi.to(x.device, x.dtype).unsqueeze(1) - x)  # and on or below the upper end
-        kept = gap.clamp_(max=0).sign_().add_(1)                          # 1 inside the ring, ends included; else 0
-    kept[rows, rows] = 0                                                   # self and positive are not negatives
-    kept[rows, positive_index(batch, x.device)] = 0
-    return kept
+        outside = gap.clamp_(max=0).sign_()                               # 0 inside the ring, ends included; else -1
+    outside[rows, rows] = -1                                               # self and positive are not negatives
+    outside[rows, positive_index(batch, x.device)] = -1
+    return outside

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -209,15 +210,15 @@ def test_the_loss_keeps_exactly_the_negatives_of_ring_mask_ties_included(batch, 
     # The loss builds its ring with float arithmetic (it is cheaper); it must select what two
     # comparisons with the ring's ends select, also where values tie at an end of the ring (repeated
     # images) and in bf16; ring_mask is the same selection as bool.
-    from cl_course.losses.ring import _ring_indicator, ring_mask, ring_thresholds
+    from cl_course.losses.ring import _ring_outside, ring_mask, ring_thresholds
     g = torch.Generator().manual_seed(batch)
     z1 = randn(g, batch, 8)
     z1[1::3] = z1[0]                      # repeated images: exact ties among the similarities
     z2 = z1 + 0.1 * randn(g, batch, 8)
     for dtype in (torch.float32, torch.bfloat16):
         logits = cosine_logits(z1, z2, 0.5).to(dtype)
-        kept = _ring_indicator(logits, batch, lower, upper)
-        assert kept.dtype == dtype
+        outside = _ring_outside(logits, batch, lower, upper)
+        assert outside.dtype == dtype
         n = 2 * batch - 2
         first, stop = math.ceil(lower * n), math.ceil(upper * n)
         want = negative_mask(batch, logits.device)
@@ -226,5 +227,6 @@ def test_the_loss_keeps_exactly_the_negatives_of_ring_mask_ties_included(batch, 
             want = want & (logits >= lo.to(dtype)[:, None])
             if hi is not None:
                 want = want & (logits <= hi.to(dtype)[:, None])
-        torch.testing.assert_close(kept, want.to(dtype), rtol=0, atol=0)
+        torch.testing.assert_close(outside, want.to(dtype) - 1, rtol=0, atol=0)
         assert torch.equal(ring_mask(logits, batch, lower, upper), want)
+
