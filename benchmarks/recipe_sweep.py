@@ -32,6 +32,7 @@ recipes; the accuracy a recipe reaches on the full data set is measured on the C
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -39,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from cl_course.evaluate import embed, knn_top1
+from cl_course.harness import profiles
 from cl_course.harness.run import parse_value
 from cl_course.harness.session import setup
 from cl_course.objectives import SimCLRObjective
@@ -49,9 +50,21 @@ GEOMETRIES = [(256, 24), (128, 24), (256, 20), (128, 20), (256, 16), (128, 16)] 
 CPU_EPOCH_IMAGES = 50000  # the cpu profile's training set: the warm-up is half an epoch of it
 
 
+_LOADED: dict = {}  # (data root, data knobs) -> a session that loaded that data set: each is loaded once per process
+DATA_KNOBS = ("dataset", "n_train", "n_test")
+
+
 def _session(data_root, seed=0, **knobs):
-    return setup("recipe_sweep", profile="cpu", seed=seed, data_root=data_root, output_dir="/tmp/recipe_sweep",
-                 **knobs)
+    """A session of the ``cpu`` profile with ``knobs`` (checked as a notebook's would be), seeded as
+    :func:`setup` seeds one; its data set is loaded by the first call that asks for it only."""
+    data_knobs = {k: knobs[k] for k in DATA_KNOBS if k in knobs}
+    key = (data_root, tuple(sorted(data_knobs.items())))
+    if key not in _LOADED:
+        _LOADED[key] = setup("recipe_sweep", profile="cpu", data_root=data_root, output_dir="/tmp/recipe_sweep",
+                             **data_knobs)
+    base = _LOADED[key]
+    torch.manual_seed(seed)
+    return dataclasses.replace(base, cfg=profiles.resolve("cpu", knobs), seed=seed, params=dict(base.params))
 
 
 def measure_cost(args) -> None:
@@ -98,10 +111,7 @@ def train_and_score(data_root, cost, budget_s, seed, batch, size, lr, temperatur
         weight_decay=s.cfg["weight_decay"], optimizer="adamw", warmup_epochs=warmup_steps / steps_per_epoch,
         seed=seed, device=s.device, quiet=True, compile=False)
     train_s = time.perf_counter() - t0
-    plain = objective.views.plain
-    bank = embed(model.encoder, s.data.x_train, plain, device=s.device)
-    test = embed(model.encoder, s.data.x_test, plain, device=s.device)
-    knn = knn_top1(bank, s.data.y_train, test, s.data.y_test, s.data.num_classes, k=s.cfg["knn_k"], device=s.device)
+    knn = s.evaluate(model, objective.views, probe=False)["knn_top1"]
     return dict(seed=seed, batch=batch, image_size=size, lr=lr, temperature=temperature, crop_scale=crop_scale,
                 steps=steps, cpu_budget_s=budget_s, knn_top1=round(knn, 4), train_s_here=round(train_s, 1),
                 n_train=len(s.data.x_train), n_test=len(s.data.x_test), device=str(s.device))

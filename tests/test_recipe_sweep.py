@@ -78,3 +78,34 @@ def test_each_stage_starts_from_the_best_of_the_stage_before(sweep_module, tmp_p
 def test_the_time_limit_skips_runs_instead_of_overrunning(sweep_module, tmp_path, monkeypatch):
     calls, written = _run_sweep(sweep_module, tmp_path, monkeypatch, time_limit=-1)
     assert calls == [] and written == []
+
+
+def test_sessions_load_each_data_set_once_and_carry_their_own_knobs(sweep_module, monkeypatch):
+    import dataclasses
+
+    from cl_course.harness.profiles import ConfigError
+
+    @dataclasses.dataclass
+    class LoadedSession:
+        cfg: dict
+        seed: int
+        params: dict
+        data: object
+
+    loads = []
+
+    def fake_setup(notebook, profile, data_root, output_dir, **data_knobs):
+        loads.append(data_knobs)
+        return LoadedSession(cfg={}, seed=0, params={"data_root": data_root}, data=object())
+
+    monkeypatch.setattr(sweep_module, "setup", fake_setup)
+    monkeypatch.setattr(sweep_module, "_LOADED", {})
+    a = sweep_module._session("root", seed=1, batch_size=128)
+    b = sweep_module._session("root", seed=2, lr=0.003)
+    assert loads == [{}] and a.data is b.data                      # one load serves both recipes
+    assert (a.cfg["batch_size"], a.cfg["lr"], a.seed) == (128, 1e-3, 1)
+    assert (b.cfg["batch_size"], b.cfg["lr"], b.seed) == (256, 0.003, 2)
+    c = sweep_module._session("root", n_train=1000)                # another data set: loaded, not the first reused
+    assert loads == [{}, {"n_train": 1000}] and c.data is not a.data and c.cfg["n_train"] == 1000
+    with pytest.raises(ConfigError):
+        sweep_module._session("root", lr=-1.0)

@@ -23,12 +23,20 @@ def check_ring_keeps(lower: float, upper: float, batch: int) -> tuple[int, int]:
     """The kept ranks ``first .. stop - 1`` of a batch of ``batch`` images (``N = 2B - 2``
     negatives per anchor); raise ``ValueError`` with the sizes when the ring keeps none."""
     n = 2 * batch - 2
-    first, stop = math.ceil(lower * n), math.ceil(upper * n)
+    first, stop = kept_ranks(lower, upper, batch)
     if first >= stop:
         raise ValueError(f"the ring (lower={lower}, upper={upper}) keeps no negative at batch size B={batch}: "
                          f"of N = 2B - 2 = {n} ranked negatives it keeps ranks ceil(lower·N) = {first} to "
                          f"ceil(upper·N) - 1 = {stop - 1}; widen the ring or raise the batch size")
     return first, stop
+
+
+def kept_ranks(lower: float, upper: float, batch: int) -> tuple[int, int]:
+    """``(first, stop)``: the ring keeps the similarity ranks ``first .. stop - 1`` of the
+    ``N = 2B - 2`` negatives, ``first = ceil(lower·N)``, ``stop = ceil(upper·N)`` (none when
+    ``first >= stop``)."""
+    n = 2 * batch - 2
+    return math.ceil(lower * n), math.ceil(upper * n)
 
 
 def similarity_ranks(logits: torch.Tensor, batch: int) -> torch.Tensor:
@@ -89,7 +97,7 @@ def ring_mask(logits: torch.Tensor, batch: int, lower: float, upper: float) -> t
     between them (no rank matrix; ties at an end of the ring are all kept or all dropped together).
     The loss selects with the same code (``_ring_outside``).
     """
-    return _ring_outside(logits, batch, lower, upper) == 0
+    return _ring_outside(logits, batch, *kept_ranks(lower, upper, batch)) == 0
 
 
 def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, lower: float = 0.0,
@@ -130,9 +138,9 @@ def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, l
     batch = check_views(z1, z2)
     t = check_temperature(temperature)
     lo, up = check_ring(lower, upper)
-    check_ring_keeps(lo, up, batch)
+    first, stop = check_ring_keeps(lo, up, batch)
     logits = cosine_logits(z1, z2, t)  # (2B, 2B)
-    outside = _ring_outside(logits, batch, lo, up)
+    outside = _ring_outside(logits, batch, first, stop)
     target = positive_index(batch, logits.device)
     rows = torch.arange(2 * batch, device=logits.device)
     # The ring as an additive mask built without gradient (0 kept, the dtype's lowest value dropped: its
@@ -150,14 +158,14 @@ def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, l
     return F.cross_entropy(logits + bias, target)
 
 
-def _ring_outside(logits: torch.Tensor, batch: int, lower: float, upper: float) -> torch.Tensor:
-    """:func:`ring_mask` as a float matrix in the logits' dtype, without gradient: 0 for a kept
-    negative, -1 for everything else (self and the positive included); the loss scales it into its
+def _ring_outside(logits: torch.Tensor, batch: int, first: int, stop: int) -> torch.Tensor:
+    """:func:`ring_mask` for the kept ranks ``first .. stop - 1`` (:func:`kept_ranks`) as a float
+    matrix in the logits' dtype, without gradient: 0 for a kept negative, -1 for everything else
+    (self and the positive included; everything when ``first >= stop``); the loss scales it into its
     additive mask. Built with float arithmetic (distance to the nearer end of the ring, clamped at 0,
     its sign), which measured cheaper on the CPU than comparisons and ``where`` on a bool matrix
     (README, loss costs)."""
     n = 2 * batch - 2
-    first, stop = math.ceil(lower * n), math.ceil(upper * n)  # kept ranks: first .. stop - 1
     x = logits.detach()
     rows = torch.arange(2 * batch, device=x.device)
     if first >= stop:

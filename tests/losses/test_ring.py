@@ -210,17 +210,18 @@ def test_the_loss_keeps_exactly_the_negatives_of_ring_mask_ties_included(batch, 
     # The loss builds its ring with float arithmetic (it is cheaper); it must select what two
     # comparisons with the ring's ends select, also where values tie at an end of the ring (repeated
     # images) and in bf16; ring_mask is the same selection as bool.
-    from cl_course.losses.ring import _ring_outside, ring_mask, ring_thresholds
+    from cl_course.losses.ring import _ring_outside, kept_ranks, ring_mask, ring_thresholds
     g = torch.Generator().manual_seed(batch)
     z1 = randn(g, batch, 8)
     z1[1::3] = z1[0]                      # repeated images: exact ties among the similarities
     z2 = z1 + 0.1 * randn(g, batch, 8)
     for dtype in (torch.float32, torch.bfloat16):
         logits = cosine_logits(z1, z2, 0.5).to(dtype)
-        outside = _ring_outside(logits, batch, lower, upper)
-        assert outside.dtype == dtype
         n = 2 * batch - 2
         first, stop = math.ceil(lower * n), math.ceil(upper * n)
+        assert kept_ranks(lower, upper, batch) == (first, stop)
+        outside = _ring_outside(logits, batch, first, stop)
+        assert outside.dtype == dtype
         want = negative_mask(batch, logits.device)
         if not (first == 0 and stop >= n):
             hi, lo = ring_thresholds(logits, batch, first, stop)
