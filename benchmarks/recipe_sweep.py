@@ -64,7 +64,9 @@ def _session(data_root, seed=0, **knobs):
                              **data_knobs)
     base = _LOADED[key]
     torch.manual_seed(seed)
-    return dataclasses.replace(base, cfg=profiles.resolve("cpu", knobs), seed=seed, params=dict(base.params))
+    # the data is shared; what a run may change (its notes, its clock) is its own
+    return dataclasses.replace(base, cfg=profiles.resolve("cpu", knobs), seed=seed, params=dict(base.params),
+                               notes=list(base.notes), started=time.perf_counter())
 
 
 def measure_cost(args) -> None:

@@ -91,12 +91,14 @@ def test_sessions_load_each_data_set_once_and_carry_their_own_knobs(sweep_module
         seed: int
         params: dict
         data: object
+        notes: list
+        started: float
 
     loads = []
 
     def fake_setup(notebook, profile, data_root, output_dir, **data_knobs):
         loads.append(data_knobs)
-        return LoadedSession(cfg={}, seed=0, params={"data_root": data_root}, data=object())
+        return LoadedSession(cfg={}, seed=0, params={"data_root": data_root}, data=object(), notes=[], started=0.0)
 
     monkeypatch.setattr(sweep_module, "setup", fake_setup)
     monkeypatch.setattr(sweep_module, "_LOADED", {})
@@ -105,6 +107,8 @@ def test_sessions_load_each_data_set_once_and_carry_their_own_knobs(sweep_module
     assert loads == [{}] and a.data is b.data                      # one load serves both recipes
     assert (a.cfg["batch_size"], a.cfg["lr"], a.seed) == (128, 1e-3, 1)
     assert (b.cfg["batch_size"], b.cfg["lr"], b.seed) == (256, 0.003, 2)
+    a.notes.append("a note of the first run")
+    assert b.notes == [] and a.started > 0                         # each run's notes and clock are its own
     c = sweep_module._session("root", n_train=1000)                # another data set: loaded, not the first reused
     assert loads == [{}, {"n_train": 1000}] and c.data is not a.data and c.cfg["n_train"] == 1000
     with pytest.raises(ConfigError):
