@@ -83,7 +83,7 @@ def test_the_time_limit_skips_runs_instead_of_overrunning(sweep_module, tmp_path
 def test_sessions_load_each_data_set_once_and_carry_their_own_knobs(sweep_module, monkeypatch):
     import dataclasses
 
-    from cl_course.harness.profiles import ConfigError
+    from cl_course.harness.profiles import PROFILES, ConfigError
 
     @dataclasses.dataclass
     class LoadedSession:
@@ -102,11 +102,12 @@ def test_sessions_load_each_data_set_once_and_carry_their_own_knobs(sweep_module
 
     monkeypatch.setattr(sweep_module, "setup", fake_setup)
     monkeypatch.setattr(sweep_module, "_LOADED", {})
-    a = sweep_module._session("root", seed=1, batch_size=128)
-    b = sweep_module._session("root", seed=2, lr=0.003)
+    cpu = PROFILES["cpu"]
+    a = sweep_module._session("root", seed=1, batch_size=cpu["batch_size"] // 2)
+    b = sweep_module._session("root", seed=2, lr=cpu["lr"] * 10)
     assert loads == [{}] and a.data is b.data                      # one load serves both recipes
-    assert (a.cfg["batch_size"], a.cfg["lr"], a.seed) == (128, 1e-3, 1)
-    assert (b.cfg["batch_size"], b.cfg["lr"], b.seed) == (256, 0.003, 2)
+    assert (a.cfg["batch_size"], a.cfg["lr"], a.seed) == (cpu["batch_size"] // 2, cpu["lr"], 1)
+    assert (b.cfg["batch_size"], b.cfg["lr"], b.seed) == (cpu["batch_size"], cpu["lr"] * 10, 2)
     a.notes.append("a note of the first run")
     assert b.notes == [] and a.started > 0                         # each run's notes and clock are its own
     c = sweep_module._session("root", n_train=1000)                # another data set: loaded, not the first reused
