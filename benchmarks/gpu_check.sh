@@ -24,8 +24,10 @@ RUNNER="python3 -m cl_course.harness.run"   # the course runner; its "python3" b
 read -r -a NB_PARAMS <<< "${GPU_CHECK_PARAMS:--P epochs 15 -P compare_epochs 8 -P sweep_epochs 3}"
 REHEARSE_NB_PARAMS=()               # the ci profile's own budgets, which its checks are calibrated for
 ONLY=${GPU_CHECK_NOTEBOOKS:-}       # e.g. "01 02 03": these notebooks only (two calls fit the 10-minute limit)
+SEEDS=${GPU_CHECK_SEEDS:-}          # e.g. "0 1 2": each notebook over these seeds (the runner's --seeds), in the
+                                    # order GPU_CHECK_NOTEBOOKS names them, into runs/gpu-check-seed<k>/
 BENCH=${GPU_CHECK_BENCH:-1}         # 0: skip the speed table (a second call)
-NB_TIMEOUT=240                      # seconds per notebook before it is stopped (status TIMEOUT)
+NB_TIMEOUT=${GPU_CHECK_NB_TIMEOUT:-240}  # seconds per notebook (all its seeds) before it is stopped (status TIMEOUT)
 TOTAL_BUDGET=${GPU_CHECK_BUDGET:-540}                   # seconds for everything: the device tool stops a command at 600 s, and
                                     # then no table or runs.tgz would be written; a notebook that would
                                     # start too late is SKIPPED and each one's timeout is cut to fit
@@ -87,7 +89,13 @@ run_notebooks() {
   : > "$OUTDIR/status.tsv"
   local params=("${NB_PARAMS[@]}")
   [[ $REHEARSE == 1 ]] && params=("${REHEARSE_NB_PARAMS[@]}")
-  for nb in notebooks/0[1-7]_*.ipynb; do
+  local order=(notebooks/0[1-7]_*.ipynb) seed_args=()
+  if [[ -n $SEEDS ]]; then
+    [[ -n $ONLY ]] || { echo "ERROR: GPU_CHECK_SEEDS needs GPU_CHECK_NOTEBOOKS (their order)"; return 1; }
+    order=() && for n in $ONLY; do order+=(notebooks/"$n"_*.ipynb); done
+    read -r -a seed_args <<< "--seeds $SEEDS"
+  fi
+  for nb in "${order[@]}"; do
     local stem t0 code limit
     stem=$(basename "$nb" .ipynb)
     if [[ -n $ONLY && " $ONLY " != *" ${stem:0:2} "* ]]; then continue; fi
@@ -99,7 +107,8 @@ run_notebooks() {
       continue
     fi
     t0=$(date +%s.%N)
-    timeout "$limit" $RUN "${stem:0:2}" "${profile_args[@]}" --name gpu-check --runs-dir "$OUTDIR/runs" ${params[@]+"${params[@]}"}
+    timeout "$limit" $RUN "${stem:0:2}" "${profile_args[@]}" --name gpu-check --runs-dir "$OUTDIR/runs" ${params[@]+"${params[@]}"} \
+      ${seed_args[@]+"${seed_args[@]}"}
     code=$?
     awk -v n="$stem" -v c="$code" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%s\t%s\t%.1f\n", n, c, b - a}' \
       >> "$OUTDIR/status.tsv"
@@ -107,8 +116,9 @@ run_notebooks() {
 }
 
 pack_runs() {
-  # JSON files, executed notebooks and summaries in one archive; the unpacked folder goes.
-  tar -czf "$OUTDIR/runs.tgz" -C "$OUTDIR" runs status.tsv && rm -rf "$OUTDIR/runs" "$OUTDIR/status.tsv"
+  # JSON files, executed notebooks and summaries in one archive (not the cached encoders: a ResNet-18
+  # is 45 MB, over what comes back); the unpacked folder goes.
+  tar -czf "$OUTDIR/runs.tgz" --exclude='*.pt' -C "$OUTDIR" runs status.tsv && rm -rf "$OUTDIR/runs" "$OUTDIR/status.tsv"
   ls -l "$OUTDIR"
 }
 
@@ -122,7 +132,7 @@ main() {
   section "(a2) the unit tests that need CUDA (skipped on a CPU)"
   # -o addopts=: the project's pytest options name nbval, which the GPU machine lacks.
   timeout "$(time_left 90)" "$PY" -m pytest -o addopts= -p no:cacheprovider -q -k cuda \
-    tests/test_train.py tests/test_evaluate.py || { rc=7; echo "CUDA unit tests FAILED"; }
+    tests/test_train.py tests/test_evaluate.py tests/test_negatives.py || { rc=7; echo "CUDA unit tests FAILED"; }
   section "(b) bench_gpu.py"
   local bench_args=("${BENCH_ARGS[@]}")
   [[ $REHEARSE == 1 ]] && bench_args=("${REHEARSE_BENCH_ARGS[@]}")
@@ -135,7 +145,11 @@ main() {
   run_notebooks
   section "(d) result"
   [[ -s $OUTDIR/bench_gpu.md ]] && cat "$OUTDIR/bench_gpu.md" && echo
-  "$PY" benchmarks/gpu_check_table.py "$OUTDIR/status.tsv" "$OUTDIR/runs/gpu-check" --out "$OUTDIR/gpu_check.md" || rc=6
+  if [[ -n $SEEDS ]]; then  # mean ± std over the seeds of every variant, from the JSON each run wrote
+    "$PY" -m cl_course.harness.results "$OUTDIR"/runs/gpu-check-seed* | tee "$OUTDIR/gpu_check.md" || rc=6
+  else
+    "$PY" benchmarks/gpu_check_table.py "$OUTDIR/status.tsv" "$OUTDIR/runs/gpu-check" --out "$OUTDIR/gpu_check.md" || rc=6
+  fi
   if awk -F'\t' '$2 != 0 {bad = 1} END {exit !bad}' "$OUTDIR/status.tsv" && [[ $rc == 0 ]]; then rc=1; fi
   pack_runs
   return "$rc"

@@ -14,10 +14,10 @@ can be measured apart:
 * ``sweep`` (anywhere; a GPU takes minutes where the CPU takes hours): each candidate recipe trains
   SimCLR with the course's own training loop for ``budget / cost`` steps — the number of steps the
   CPU would do in ``budget`` seconds — with the warm-up the ``cpu`` profile gives in steps, and is
-  scored by weighted kNN on the whole data set given. The budget is given in epochs of today's
-  recipe (batch 256, 24 px), so that it does not depend on the day's speed of the machine. The search is staged: the geometry (batch size
+  scored by weighted kNN on the whole data set given. The budget is given in epochs of the
+  reference recipe (batch 256, 24 px, lr 1e-3: the width-64 ``cpu`` profile's, before it became width 32), so that it does not depend on the day's speed of the machine. The search is staged: the geometry (batch size
   × image size) × learning rate first, then the temperature and crop scale of the best one, then the
-  best and the current recipe on more seeds. Each result is appended to ``--out`` as it comes.
+  best and the reference recipe on more seeds. Each result is appended to ``--out`` as it comes.
 
 * ``verify`` (on the CPU): one recipe on the full data set through the session, as notebook 01
   trains it (the ``cpu`` profile with the given knobs, its kNN monitor included), then weighted kNN
@@ -140,7 +140,7 @@ def sweep(args) -> None:
         return r
 
     base = dict(temperature=0.2, crop_scale=0.2)
-    # 0. today's recipe at today's budget (10 epochs of 256 x 24 px), for the calibration of subset against full data
+    # 0. the reference recipe at its own budget (10 epochs of 256 x 24 px), for the calibration of subset against full data
     run(seed=0, batch=256, size=24, lr=1e-3, budget_epochs=args.reference_epochs, **base)
     # 1. geometry x learning rate at the budget
     stage1 = [run(seed=0, batch=batch, size=size, lr=lr, **base) for batch, size in GEOMETRIES for lr in args.lrs]
@@ -158,7 +158,7 @@ def sweep(args) -> None:
     top = max(stage2, key=lambda r: r["knn_top1"])
     final = dict(batch=top["batch"], size=top["image_size"], lr=top["lr"], temperature=top["temperature"],
                  crop_scale=top["crop_scale"])
-    # 3. the best recipe and today's recipe at the same budget, seeds 1 and 2
+    # 3. the best recipe and the reference recipe at the same budget, seeds 1 and 2
     for seed in (1, 2):
         run(seed=seed, **final)
         run(seed=seed, batch=256, size=24, lr=1e-3, **base)
@@ -195,8 +195,8 @@ def main():
     s = sub.add_parser("sweep", help="kNN top-1 of candidate recipes at a CPU-time budget")
     s.add_argument("--cost", required=True, help="the JSON that `cost` wrote on the CPU")
     s.add_argument("--budget-epochs", type=float, default=6.0,
-                   help="CPU time of training per recipe, in epochs of today's recipe (batch 256, 24 px)")
-    s.add_argument("--reference-epochs", type=float, default=10.0, help="today's recipe's epochs (the first run)")
+                   help="CPU time of training per recipe, in epochs of the reference recipe (batch 256, 24 px)")
+    s.add_argument("--reference-epochs", type=float, default=10.0, help="the reference recipe's epochs (the first run)")
     s.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3])
     s.add_argument("--data-root", default=None)
     s.add_argument("--time-limit", type=float, default=480.0, help="start no run after this many seconds")
