@@ -4,6 +4,8 @@
 #   bash benchmarks/gpu_check.sh OUTDIR              # on the GPU machine (carry .whl and .gpu_data)
 #   bash benchmarks/gpu_check.sh OUTDIR --rehearse   # here, on the CPU: the same steps, tiny (minutes)
 #   GPU_CHECK_NOTEBOOKS="04 05" GPU_CHECK_BENCH=0 bash benchmarks/gpu_check.sh OUTDIR   # a part of it
+#   GPU_CHECK_NOTEBOOKS="05 04" GPU_CHECK_SEEDS="0 1 2" GPU_CHECK_BENCH=0 bash benchmarks/gpu_check.sh OUTDIR
+#       # each notebook over three seeds, in that order; (d) is then the mean ± std table over the seeds
 #
 # Before (here, once): bash benchmarks/fetch_gpu_wheels.sh; python benchmarks/make_cifar_subset.py
 # Steps: (a) the device, the unit tests that need CUDA; (b) bench_gpu.py at full size -> OUTDIR/bench_gpu.md (+ .json); (c) every
