@@ -170,6 +170,8 @@ def sweep(args) -> None:
 def verify(args) -> None:
     knobs = {name: parse_value(value) for name, value in args.param}
     s = _session(args.data_root, seed=args.seed, **knobs)
+    # The loaded session printed the plain profile; this run trains with the knobs given.
+    print("this run's configuration:", ", ".join(f"{k}={v}" for k, v in s.cfg.items()), flush=True)
     model = s.model()
     objective = SimCLRObjective(s.views(), temperature=s.cfg["temperature"])
     t0 = time.perf_counter()
