@@ -9,6 +9,7 @@ The library, one job per module (and where each piece is taught):
     losses       the contrastive losses of the course, one module per paper          (01: nt_xent, ...)
     objectives   how a batch becomes a loss, one module per method that needs more than two views
     train        one training loop for any objective; checkpoints; NaN guard
+    precision    bf16 autocast or float32 for the training step and the embedding pass, per device
     checkpoints  trained encoders on disk: one format, a fingerprint of what shaped them, weights_only
     distributed  several processes (torch.distributed): the model sharded, every loss on the global batch
     evaluate     weighted kNN, linear probe, group accuracy, alignment and uniformity (01, 06)

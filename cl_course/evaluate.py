@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .precision import autocast, resolve_bf16
+
 
 @torch.no_grad()
 def embed(
@@ -16,21 +18,23 @@ def embed(
     preprocess: Callable[[torch.Tensor], torch.Tensor],
     batch_size: int = 1024,
     device: torch.device | str | None = None,
+    bf16: bool | None = None,
 ) -> torch.Tensor:
     """Representations ``(N, F)`` (float32, on the CPU) of uint8 images ``(N, C, H, W)``.
 
     ``preprocess`` turns a uint8 batch into network input (``views.plain``). The encoder is put in
-    eval mode for the pass and restored afterwards.
+    eval mode for the pass and restored afterwards. ``bf16``: the pass under bf16 autocast, as in
+    training (``None``: :func:`cl_course.precision.bf16_default`).
     """
     device = torch.device(device) if device is not None else next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
     out = []
-    use_amp = device.type == "cuda"
+    use_bf16 = resolve_bf16(bf16, device)
     for start in range(0, len(images), batch_size):
         x = preprocess(images[start : start + batch_size].to(device, non_blocking=True))
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        with autocast(device, use_bf16):
             out.append(encoder(x).float().cpu())
     encoder.train(was_training)
     return torch.cat(out)

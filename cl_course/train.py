@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .distributed import EpochSampler, Shard, ShardedModel
+from .precision import autocast, resolve_bf16
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -251,6 +252,7 @@ def fit(
     quiet: bool | None = None,
     stop_after_epochs: int | None = None,
     compile: bool | None = None,
+    bf16: bool | None = None,
     check_every: int | None = None,
     fingerprint: dict | None = None,
     shard: Shard | None = None,
@@ -272,6 +274,9 @@ def fit(
         stop_after_epochs: stop (as if interrupted) after this many epochs of this call.
         compile: run the step through ``torch.compile(model)`` (``None``: :func:`compile_default`,
             on for CUDA); where compiling fails, one warning is printed and training goes on eagerly.
+        bf16: run the forward pass and the loss under bf16 autocast (``None``:
+            :func:`cl_course.precision.bf16_default`: on for CUDA, off on the CPU unless
+            ``$CL_COURSE_BF16=1``).
         check_every: steps between the NaN guard's host checks (``None``: 1 on the CPU, 20 on CUDA;
             always also at the end of every epoch); see :class:`_NonFiniteGuard` for what a value
             above 1 means for the weights when it raises.
@@ -283,7 +288,7 @@ def fit(
             from the checkpoint, which must therefore be readable by all of them.
         on_epoch: called with the history after every epoch's record (e.g. to write a log).
 
-    The model is kept in channels_last memory; on CUDA the step runs under bf16 autocast. One code
+    The model is kept in channels_last memory; on CUDA the step runs under bf16 autocast (``bf16``). One code
     path for both devices: the data sits on the training device as uint8, the views are made there,
     and no step waits for the host (no ``.item()``) unless a progress bar is shown or a check is due.
 
@@ -336,6 +341,7 @@ def fit(
     from tqdm.auto import tqdm
 
     wrap = (lambda module: ShardedModel(module, shard, batch_size, device=device)) if shard is not None else None
+    use_bf16 = resolve_bf16(bf16, device)
     stepper = _StepModule(model, compile_default(device) if compile is None else compile, wrap)
     guard = _NonFiniteGuard(device, steps_per_epoch)
     model.train()
@@ -361,7 +367,7 @@ def fit(
             def forward_backward(module, step=step, batch=batch, due=due):
                 gen.manual_seed(seed * 1_000_003 + step)  # here, so a repeated (eager) step draws the same views
                 opt.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                with autocast(device, use_bf16):
                     loss = objective(module, *batch, gen)
                 guard.observe(loss, step)
                 if due:

@@ -230,3 +230,22 @@ def test_group_report_names_a_suffix_and_drops_a_worst_group_that_cannot_move():
     assert "worst_group_acc[unbiased bank]" in r
     small = group_report(pred, labels, attrs, "probe", min_group_size=2)  # a group has one sample
     assert "linear_worst_group_acc" not in small and "linear_top1" in small
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_embed_runs_under_bf16_autocast_when_asked_and_returns_float32(monkeypatch, bf16):
+    from cl_course import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 8))
+    images = torch.randint(0, 256, (10, 3, 4, 4), dtype=torch.uint8)
+    plain = lambda x: x.float() / 255  # noqa: E731
+    out = embed(encoder, images, plain, batch_size=4, bf16=bf16)
+    exact = encoder(plain(images)).detach()
+    assert out.dtype == torch.float32 and out.shape == (10, 8)
+    if bf16:  # bf16 keeps 8 bits of mantissa: close to, but not equal to, the float32 pass
+        assert not torch.equal(out, exact)
+        torch.testing.assert_close(out, exact, atol=0.05, rtol=0.02)
+    else:
+        torch.testing.assert_close(out, exact)

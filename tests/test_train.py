@@ -401,3 +401,29 @@ def test_an_unreadable_checkpoint_is_one_clear_error_naming_the_file_and_never_a
     message = str(err.value)
     assert str(ck) in message and f"delete {ck}" in message
     assert "weights_only=False" not in message and "can still be loaded" not in message
+
+
+class _RecordsAutocast(SimCLRObjective):
+    """SimCLR that notes, at every call, whether the step runs under CPU bf16 autocast."""
+
+    seen: list
+
+    def __call__(self, model, images, labels, gen):
+        self.seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return super().__call__(model, images, labels, gen)
+
+
+@pytest.mark.parametrize("bf16, env, want", [(True, None, True), (False, "1", False), (None, "1", True), (None, None, False)])
+def test_the_step_runs_under_bf16_autocast_as_asked_or_as_the_environment_says(monkeypatch, bf16, env, want):
+    from cl_course import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    if env is None:
+        monkeypatch.delenv("CL_COURSE_BF16", raising=False)
+    else:
+        monkeypatch.setenv("CL_COURSE_BF16", env)
+    views = SimCLRViews(size=16, scale=(0.5, 1.0), mean=(0.5,), std=(0.25,))
+    obj = _RecordsAutocast(views, temperature=0.5)
+    obj.seen = []
+    hist = fit(tiny_model(0), obj, tiny_images(), bf16=bf16, **dict(FIT, epochs=1))
+    assert obj.seen == [want] * 3 and math.isfinite(hist.epochs[0]["loss"])

@@ -20,6 +20,7 @@ from ..augment import SimCLRViews
 from ..data import REAL_DATASETS, DataNotFoundError, ImageDataset, default_data_root, load_dataset
 from ..evaluate import embed, group_report, knn_monitor, knn_predict, knn_top1, linear_probe
 from ..models import ContrastiveModel, build_model
+from ..precision import bf16_default
 from ..shortcuts import BIASED_DATASETS, load_biased_dataset, shortcut_views_kwargs
 from ..train import CheckpointError, History, fit
 from . import encoders, profiles
@@ -283,8 +284,10 @@ def _plain(obj):
 
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}"
+        return f"cuda: {torch.cuda.get_device_name(device)}" + ("" if bf16_default(device) else ", float32")
+    n = torch.get_num_threads()
+    bf16 = ", bf16 autocast" if bf16_default(device) else ""  # the CPU's default is float32
+    return f"cpu: {platform.processor() or platform.machine()}, {n} thread{'s' if n != 1 else ''}{bf16}"
 
 
 def _load(cfg: dict, root: Path) -> ImageDataset:

@@ -224,3 +224,12 @@ def test_usual_views_put_colour_jitter_grayscale_and_flips_back_on_a_biased_data
     assert (crops_only.jitter_p, crops_only.gray_p, crops_only.flip_p) == (0.0, 0.0, 0.0)
     assert (usual.jitter_p, usual.gray_p, usual.flip_p) == (0.8, 0.2, 0.5)
     assert (usual.size, usual.scale, usual.mean) == (crops_only.size, crops_only.scale, crops_only.mean)
+
+
+def test_the_record_names_bf16_where_it_departs_from_the_devices_default(monkeypatch):
+    from cl_course.harness.session import describe_device
+
+    monkeypatch.delenv("CL_COURSE_BF16", raising=False)
+    assert "bf16" not in describe_device(torch.device("cpu"))
+    monkeypatch.setenv("CL_COURSE_BF16", "1")
+    assert describe_device(torch.device("cpu")).endswith(", bf16 autocast")
