@@ -6,8 +6,8 @@
 For each (width, batch) of the profile's encoder it times, interleaved step by step in one run
 (the machines are noisy), what ``cl_course.train.fit`` runs per step: a uint8 batch → two views →
 forward → NT-Xent → backward → AdamW, once in float32 and once under bf16 autocast
-(``CL_COURSE_BF16=1``), and prints ms per step, the projected seconds per 50,000-image epoch and
-the ratio bf16 / float32. On a CPU without bf16 instructions (AVX512-BF16 or AMX) bf16 is
+(``CL_COURSE_BF16=1``), and prints ms per step, the projected seconds per epoch of the training set
+(CIFAR-10: 50,000 images) and the ratio bf16 / float32. On a CPU without bf16 instructions (AVX512-BF16 or AMX) bf16 is
 emulated; the header says which this CPU is.
 """
 from __future__ import annotations
@@ -19,9 +19,7 @@ import time
 
 import torch
 
-from cl_course.augment import SimCLRViews
-from cl_course.data import load_dataset
-from cl_course.harness import profiles
+from bench_step import load_profile
 from cl_course.models import build_model
 from cl_course.objectives import SimCLRObjective
 from cl_course.precision import autocast, cpu_has_native_bf16
@@ -35,14 +33,7 @@ def main():
     ap.add_argument("--steps", type=int, default=30, help="timed steps per precision and geometry")
     ap.add_argument("--data-root", default=None)
     args = ap.parse_args()
-    cfg = profiles.resolve(args.profile)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        data = load_dataset(cfg["dataset"], args.data_root, download=False)
-    except FileNotFoundError:
-        data = load_dataset("digits")
-        print("(no CIFAR-10 copy found: benchmarking on scikit-learn digits)")
-    views = SimCLRViews(size=cfg["image_size"], scale=(cfg["crop_scale"], 1.0), mean=data.mean, std=data.std)
+    cfg, device, data, views = load_profile(args.profile, args.data_root)
     objective = SimCLRObjective(views, temperature=cfg["temperature"])
     native = "native bf16 instructions" if device.type == "cuda" or cpu_has_native_bf16() else "bf16 EMULATED"
     print(f"profile {args.profile}: {cfg['encoder']}, {cfg['image_size']} px; device {device} ({native}), "
@@ -76,7 +67,7 @@ def main():
                 step(bf16)
                 times[bf16].append(time.perf_counter() - t0)
         fp32, bf16 = (statistics.median(times[k]) for k in (False, True))
-        per_epoch = 50_000 // batch
+        per_epoch = len(data.x_train) // batch  # steps of one epoch of the training set
         print(f"{width:>6}{batch:>7}{fp32 * 1e3:>10.1f}{bf16 * 1e3:>10.1f}{fp32 * per_epoch:>11.1f}"
               f"{bf16 * per_epoch:>11.1f}{bf16 / fp32:>11.2f}", flush=True)
 

@@ -55,6 +55,20 @@ class PairDataset(torch.utils.data.Dataset):
         return self.transform(img), self.transform(img)
 
 
+def load_profile(profile: str, data_root: str | None):
+    """The profile's values, the device (CUDA where there is one), the profile's data set (scikit-learn
+    digits where no CIFAR-10 copy is found) and its SimCLR views."""
+    cfg = profiles.resolve(profile)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        data = load_dataset(cfg["dataset"], data_root, download=False)
+    except FileNotFoundError:
+        data = load_dataset("digits")
+        print("(no CIFAR-10 copy found: benchmarking on scikit-learn digits)")
+    views = SimCLRViews(size=cfg["image_size"], scale=(cfg["crop_scale"], 1.0), mean=data.mean, std=data.std)
+    return cfg, device, data, views
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu", choices=["ci", "cpu", "gpu"])
@@ -67,17 +81,10 @@ def main():
                          "patch-shuffled negative per image (notebook 06); wcl: a second (biased) encoder "
                          "trained alongside, with relative-difficulty weights (notebook 07)")
     args = ap.parse_args()
-    cfg = profiles.resolve(args.profile)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        data = load_dataset(cfg["dataset"], args.data_root, download=False)
-    except FileNotFoundError:
-        data = load_dataset("digits")
-        print("(no CIFAR-10 copy found: benchmarking on scikit-learn digits)")
+    cfg, device, data, views = load_profile(args.profile, args.data_root)
     B = cfg["batch_size"]
     model = build_model(cfg["encoder"], data.channels, cfg["width"], cfg["stages"], 1, cfg["stem_stride"])
     model.to(device, memory_format=torch.channels_last).train()
-    views = SimCLRViews(size=cfg["image_size"], scale=(cfg["crop_scale"], 1.0), mean=data.mean, std=data.std)
     gen = torch.Generator(device=device).manual_seed(0)
     images = data.x_train[:B].to(device)
     ready = torch.cat(views.pair(images, gen)).contiguous(memory_format=torch.channels_last)
