@@ -19,25 +19,26 @@ import time
 
 import torch
 
-from bench_step import load_profile
+from bench_step import load_profile  # benchmarks/ is on the path when run as a script
 from cl_course.models import build_model
 from cl_course.objectives import SimCLRObjective
 from cl_course.precision import autocast, cpu_has_native_bf16
 
 
-def main():
+def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu", choices=["ci", "cpu", "gpu"])
     ap.add_argument("--widths", type=int, nargs="+", default=None, help="encoder widths (default: the profile's)")
     ap.add_argument("--batches", type=int, nargs="+", default=None, help="batch sizes (default: the profile's)")
     ap.add_argument("--steps", type=int, default=30, help="timed steps per precision and geometry")
     ap.add_argument("--data-root", default=None)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     cfg, device, data, views = load_profile(args.profile, args.data_root)
     objective = SimCLRObjective(views, temperature=cfg["temperature"])
     native = "native bf16 instructions" if device.type == "cuda" or cpu_has_native_bf16() else "bf16 EMULATED"
     print(f"profile {args.profile}: {cfg['encoder']}, {cfg['image_size']} px; device {device} ({native}), "
           f"{torch.get_num_threads()} threads; {args.steps} steps per precision, interleaved step by step")
+    rows = []
     print(f"{'width':>6}{'batch':>7}{'fp32 ms':>10}{'bf16 ms':>10}{'fp32 s/ep':>11}{'bf16 s/ep':>11}{'bf16/fp32':>11}")
     for width, batch in itertools.product(args.widths or [cfg["width"]], args.batches or [cfg["batch_size"]]):
         models = {}
@@ -70,6 +71,8 @@ def main():
         per_epoch = len(data.x_train) // batch  # steps of one epoch of the training set
         print(f"{width:>6}{batch:>7}{fp32 * 1e3:>10.1f}{bf16 * 1e3:>10.1f}{fp32 * per_epoch:>11.1f}"
               f"{bf16 * per_epoch:>11.1f}{bf16 / fp32:>11.2f}", flush=True)
+        rows.append(dict(width=width, batch=batch, fp32_ms=fp32 * 1e3, bf16_ms=bf16 * 1e3, ratio=bf16 / fp32))
+    return rows
 
 
 if __name__ == "__main__":
