@@ -53,7 +53,7 @@ def resolve_bf16(bf16: bool | None, device: torch.device | str) -> bool:
     on = bf16_default(device) if bf16 is None else bool(bf16)
     if on and device.type == "cpu" and not cpu_has_native_bf16():
         warnings.warn("bf16 autocast on a CPU without bf16 instructions is emulated and slower than float32; "
-                      "unset CL_COURSE_BF16 (or set it to 0) on this machine", RuntimeWarning, stacklevel=3)
+                      "leave bf16 off on this machine (CL_COURSE_BF16=0, or bf16=False)", RuntimeWarning, stacklevel=3)
     return on
 
 
