@@ -2,8 +2,9 @@
 
 On CUDA they always have. On a CPU with native bf16 instructions (AVX512-BF16 or AMX: recent Xeon
 and EPYC parts) the same autocast roughly halves a width-64 encoder's forward + backward; on other
-CPUs bf16 is emulated and slower than float32. The CPU default stays float32, the precision every
-`cpu` result of the README was measured in; ``$CL_COURSE_BF16=1`` turns bf16 on (README: *bf16 autocast on the CPU*).
+CPUs bf16 is emulated and slower than float32. So bf16 is the default on CUDA and on a CPU that has
+the instructions, float32 elsewhere; ``$CL_COURSE_BF16`` (``1``/``0``) decides instead where it is set
+(README: *bf16 autocast on the CPU*).
 
 The precision is not part of an encoder's fingerprint (:mod:`cl_course.checkpoints`): like the
 processor, it changes the bits a run ends with, not its recipe, so a start trained on a GPU (in bf16)
@@ -21,7 +22,8 @@ _ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def bf16_default(device: torch.device | str) -> bool:
-    """``$CL_COURSE_BF16`` (``1``/``0``) if set, else on for CUDA and off on the CPU.
+    """``$CL_COURSE_BF16`` (``1``/``0``) if set, else on for CUDA and for a CPU with bf16 instructions
+    (:func:`cpu_has_native_bf16`), off on other CPUs.
 
     Raises:
         ValueError: ``$CL_COURSE_BF16`` is set to something other than ``1``/``0`` (or
@@ -35,7 +37,7 @@ def bf16_default(device: torch.device | str) -> bool:
         return False
     if env:
         raise ValueError(f"CL_COURSE_BF16={os.environ['CL_COURSE_BF16']!r}: set it to 1 (bf16 autocast) or 0 (float32)")
-    return device.type == "cuda"
+    return device.type == "cuda" or cpu_has_native_bf16()
 
 
 def cpu_has_native_bf16() -> bool:

@@ -8,9 +8,12 @@ import torch
 from cl_course import precision
 
 
-def test_default_is_on_for_cuda_and_off_on_the_cpu(monkeypatch):
+def test_default_is_on_for_cuda_and_on_a_cpu_only_where_it_has_bf16_instructions(monkeypatch):
     monkeypatch.delenv("CL_COURSE_BF16", raising=False)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     assert precision.bf16_default("cuda") and not precision.bf16_default("cpu")
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert precision.bf16_default("cpu")
 
 
 @pytest.mark.parametrize("value, want", [("1", True), ("on", True), ("TRUE", True), ("0", False), ("no", False)])
@@ -41,10 +44,10 @@ def test_no_warning_where_bf16_is_native_or_off(monkeypatch, recwarn):
 
 def test_none_reads_the_default(monkeypatch):
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setenv("CL_COURSE_BF16", "1")
-    assert precision.resolve_bf16(None, "cpu")
-    monkeypatch.delenv("CL_COURSE_BF16")
+    monkeypatch.setenv("CL_COURSE_BF16", "0")
     assert not precision.resolve_bf16(None, "cpu")
+    monkeypatch.delenv("CL_COURSE_BF16")
+    assert precision.resolve_bf16(None, "cpu")
 
 
 def test_the_context_runs_a_linear_layer_in_bf16_only_when_enabled():

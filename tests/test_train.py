@@ -413,11 +413,13 @@ class _RecordsAutocast(SimCLRObjective):
         return super().__call__(model, images, labels, gen)
 
 
-@pytest.mark.parametrize("bf16, env, want", [(True, None, True), (False, "1", False), (None, "1", True), (None, None, False)])
-def test_the_step_runs_under_bf16_autocast_as_asked_or_as_the_environment_says(monkeypatch, bf16, env, want):
+@pytest.mark.parametrize("bf16, env, native, want", [(True, None, True, True), (False, "1", True, False),
+                                                     (None, "1", False, True), (None, "0", True, False),
+                                                     (None, None, True, True), (None, None, False, False)])
+def test_the_step_runs_under_bf16_autocast_as_asked_or_as_the_environment_or_cpu_says(monkeypatch, bf16, env, native, want):
     from cl_course import precision
 
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
     if env is None:
         monkeypatch.delenv("CL_COURSE_BF16", raising=False)
     else:

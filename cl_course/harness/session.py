@@ -286,7 +286,7 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}" + ("" if bf16_default(device) else ", float32")
     n = torch.get_num_threads()
-    bf16 = ", bf16 autocast" if bf16_default(device) else ""  # the CPU's default is float32
+    bf16 = ", bf16 autocast" if bf16_default(device) else ""  # CPU runs in bf16 and in float32 are told apart
     return f"cpu: {platform.processor() or platform.machine()}, {n} thread{'s' if n != 1 else ''}{bf16}"
 
 

@@ -229,7 +229,7 @@ def test_usual_views_put_colour_jitter_grayscale_and_flips_back_on_a_biased_data
 def test_the_record_names_bf16_where_it_departs_from_the_devices_default(monkeypatch):
     from cl_course.harness.session import describe_device
 
-    monkeypatch.delenv("CL_COURSE_BF16", raising=False)
+    monkeypatch.setenv("CL_COURSE_BF16", "0")
     assert "bf16" not in describe_device(torch.device("cpu"))
     monkeypatch.setenv("CL_COURSE_BF16", "1")
     assert describe_device(torch.device("cpu")).endswith(", bf16 autocast")
