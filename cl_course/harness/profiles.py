@@ -38,7 +38,8 @@ PROFILES: dict[str, dict] = {
         sweep_epochs=1, compare_epochs=2, finetune_epochs=1, knn_k=200, monitor_bank=10000, monitor_queries=2000, probe_epochs=30,
     ),
     # (compare_epochs is used by notebook 03 only in this family: four variants from scratch at 2 epochs
-    # and six 1-epoch runs; the whole notebook took 9.3 min at width 32, 17-25 min at width 64.)
+    # and six 1-epoch runs; the whole notebook takes about 7 min at width 64 in bf16 on the course machine,
+    # 17-25 min at width 64 in float32 on an older, slower one.)
     # CIFAR-10, ResNet-18 on one GPU: the real run (recipe of the HCL/DCL authors' code). Epochs from
     # the measured GPU check (README): a 50,000-image epoch takes 1.7 s (SimCLR) to 4 s (WCL) eager on
     # an H200, so every notebook's projected whole run is at most ~15 min there (30 min is the budget).
