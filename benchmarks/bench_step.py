@@ -24,6 +24,7 @@ from cl_course.data import load_dataset
 from cl_course.losses import nt_xent
 from cl_course.models import build_model
 from cl_course.models import EncoderPair
+from cl_course.precision import resolve_bf16
 from cl_course.objectives import (NonSemanticObjective, RingObjective, SimCLRObjective, SupportSetObjective,
                                   WCLObjective)
 
@@ -88,7 +89,8 @@ def main():
     gen = torch.Generator(device=device).manual_seed(0)
     images = data.x_train[:B].to(device)
     ready = torch.cat(views.pair(images, gen)).contiguous(memory_format=torch.channels_last)
-    amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    bf16 = resolve_bf16(None, device)  # the precision fit would train in here ($CL_COURSE_BF16 decides where set)
+    amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
 
     def sync():
         if device.type == "cuda":
@@ -163,7 +165,7 @@ def main():
         model.zero_grad(set_to_none=True)
     med = {k: statistics.median(v) for k, v in results.items()}
     print(f"\nobjective {args.objective}, profile {args.profile}: {cfg['encoder']} width {cfg['width']}, batch {B} (2B = {2 * B} views), "
-          f"{cfg['image_size']} px, device {device}, {torch.get_num_threads()} threads")
+          f"{cfg['image_size']} px, device {device}, {torch.get_num_threads()} threads, {'bf16 autocast' if bf16 else 'float32'}")
     print("images/s (median of rounds; an image = its two views):")
     for k, v in med.items():
         print(f"  {k:<12} {v:8.0f}")
