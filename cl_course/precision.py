@@ -8,8 +8,8 @@ the instructions, float32 elsewhere; ``$CL_COURSE_BF16`` (``1``/``0``) decides i
 
 The precision is not part of an encoder's fingerprint (:mod:`cl_course.checkpoints`): like the
 processor, it changes the bits a run ends with, not its recipe, so a start trained on a GPU (in bf16)
-still loads on a CPU. A run's record names it in its ``device`` when it departs from the device's
-default.
+still loads on a CPU. A run's record names it in its ``device`` (``bf16 autocast`` on a CPU,
+``float32`` on CUDA when it is off), so results tables keep such runs apart.
 """
 from __future__ import annotations
 

@@ -226,7 +226,7 @@ def test_usual_views_put_colour_jitter_grayscale_and_flips_back_on_a_biased_data
     assert (usual.size, usual.scale, usual.mean) == (crops_only.size, crops_only.scale, crops_only.mean)
 
 
-def test_the_record_names_bf16_where_it_departs_from_the_devices_default(monkeypatch):
+def test_a_cpu_record_names_bf16_when_the_step_runs_in_it_and_nothing_in_float32(monkeypatch):
     from cl_course.harness.session import describe_device
 
     monkeypatch.setenv("CL_COURSE_BF16", "0")
