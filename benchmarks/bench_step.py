@@ -24,7 +24,7 @@ from cl_course.data import load_dataset
 from cl_course.losses import nt_xent
 from cl_course.models import build_model
 from cl_course.models import EncoderPair
-from cl_course.precision import resolve_bf16
+from cl_course.precision import autocast, resolve_bf16
 from cl_course.objectives import (NonSemanticObjective, RingObjective, SimCLRObjective, SupportSetObjective,
                                   WCLObjective)
 
@@ -90,14 +90,13 @@ def main():
     images = data.x_train[:B].to(device)
     ready = torch.cat(views.pair(images, gen)).contiguous(memory_format=torch.channels_last)
     bf16 = resolve_bf16(None, device)  # the precision fit would train in here ($CL_COURSE_BF16 decides where set)
-    amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
 
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize()
 
     def bare():
-        with torch.autocast(**amp):
+        with autocast(device, bf16):
             z = model(ready)
         z.float().pow(2).mean().backward()
 
@@ -117,13 +116,13 @@ def main():
     labels = data.y_train[:B].to(device)
 
     def step():  # exactly what cl_course.train.fit runs per step, minus the optimizer
-        with torch.autocast(**amp):
+        with autocast(device, bf16):
             loss = objective(model, images, labels, gen)
         loss.backward()
 
     def step_from_loader(v1, v2):
         x = torch.cat([v1, v2]).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(**amp):
+        with autocast(device, bf16):
             z1, z2 = model(x).chunk(2)
             loss = nt_xent(z1, z2, temperature=cfg["temperature"])
         loss.backward()

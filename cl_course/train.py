@@ -275,8 +275,8 @@ def fit(
         compile: run the step through ``torch.compile(model)`` (``None``: :func:`compile_default`,
             on for CUDA); where compiling fails, one warning is printed and training goes on eagerly.
         bf16: run the forward pass and the loss under bf16 autocast (``None``:
-            :func:`cl_course.precision.bf16_default`: on for CUDA, off on the CPU unless
-            ``$CL_COURSE_BF16=1``).
+            :func:`cl_course.precision.bf16_default`: ``$CL_COURSE_BF16`` where set, else on for
+            CUDA and for a CPU with bf16 instructions).
         check_every: steps between the NaN guard's host checks (``None``: 1 on the CPU, 20 on CUDA;
             always also at the end of every epoch); see :class:`_NonFiniteGuard` for what a value
             above 1 means for the weights when it raises.
@@ -288,7 +288,7 @@ def fit(
             from the checkpoint, which must therefore be readable by all of them.
         on_epoch: called with the history after every epoch's record (e.g. to write a log).
 
-    The model is kept in channels_last memory; on CUDA the step runs under bf16 autocast (``bf16``). One code
+    The model is kept in channels_last memory; the step runs under bf16 autocast where ``bf16`` says. One code
     path for both devices: the data sits on the training device as uint8, the views are made there,
     and no step waits for the host (no ``.item()``) unless a progress bar is shown or a check is due.
 
