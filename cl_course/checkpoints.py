@@ -13,9 +13,12 @@ differs, so a cache is retrained rather than silently reused.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
+import io
 import os
 import sys
+import tokenize
 from pathlib import Path
 
 import torch
@@ -37,7 +40,9 @@ def code_version(objective=None, extra: tuple[str, ...] = ()) -> str:
     """A short hash of the source that trains an encoder: :data:`CORE_MODULES`, ``extra`` modules
     (paths in the package, e.g. ``"shortcuts.py"`` for the biased data sets), and for ``objective``
     its module and every ``cl_course`` module whose functions or classes that module uses (so a change
-    to FNC's code invalidates FNC's encoders, not SimCLR's). Line endings do not count."""
+    to FNC's code invalidates FNC's encoders, not SimCLR's). What is hashed is each file's
+    :func:`code_lines`: docstrings, comments, blank lines and line endings do not count, so a change
+    to the documentation keeps every cached encoder."""
     files = {PACKAGE / name for name in (*CORE_MODULES, *extra)}
     if objective is not None:
         module = sys.modules[type(objective).__module__]
@@ -49,8 +54,49 @@ def code_version(objective=None, extra: tuple[str, ...] = ()) -> str:
     digest = hashlib.sha256()
     for path in sorted(f.resolve() for f in files):
         digest.update(path.relative_to(PACKAGE).as_posix().encode())
-        digest.update(path.read_bytes().replace(b"\r\n", b"\n"))  # a Windows checkout hashes alike
+        digest.update(code_lines(path.read_text(encoding="utf-8")).encode())
     return digest.hexdigest()[:12]
+
+
+def code_lines(source: str) -> str:
+    """``source`` (Python) without what does not run: docstrings that stand on lines of their own,
+    comments, blank lines; the lines that remain are kept as written (indentation included), one
+    per line. Comments are found by the tokenizer, docstrings by the parser, so a ``#`` or a blank
+    line inside a string literal still counts."""
+    lines = source.splitlines()
+    code_rows: set[int] = set()  # 1-based rows that hold a token other than a comment
+    comment_at: dict[int, int] = {}  # row -> column where its comment starts
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            comment_at[tok.start[0]] = tok.start[1]
+        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+            code_rows.update(range(tok.start[0], tok.end[0] + 1))
+    for row in _docstring_rows(source, lines):
+        code_rows.discard(row)
+    kept = []
+    for row in sorted(code_rows):
+        line = lines[row - 1]
+        if row in comment_at:
+            line = line[:comment_at[row]].rstrip()
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _docstring_rows(source: str, lines: list[str]) -> set[int]:
+    # The rows of every module, class and function docstring that has its lines to itself (nothing
+    # but indentation before it, nothing but a comment after it), so no code shares a dropped row.
+    rows: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) or not node.body:
+            continue
+        doc = node.body[0]
+        if not (isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
+            continue
+        before = lines[doc.lineno - 1].encode()[:doc.col_offset]  # ast's columns count UTF-8 bytes
+        after = lines[doc.end_lineno - 1].encode()[doc.end_col_offset:].strip()
+        if before.strip() == b"" and (after == b"" or after.startswith(b"#")):
+            rows.update(range(doc.lineno, doc.end_lineno + 1))
+    return rows
 
 
 def fingerprint_hash(fingerprint: dict) -> str:

@@ -77,6 +77,79 @@ def test_the_code_version_is_per_objective_and_stable():
     assert len(simclr) == 12 and checkpoints.code_version() == checkpoints.code_version()
 
 
+SOURCE = '''"""Module docstring."""
+import math  # a trailing comment
+
+# a comment on its own line
+
+
+def f(x):
+    """Docstring of f,
+    over two lines."""
+    text = """a string
+# not a comment
+
+that keeps its blank line"""
+    return math.sqrt(x) + len(text)
+
+
+class C:
+    "one-line docstring"
+    def g(self): "shares its line"; return 1
+'''
+
+
+def test_code_lines_leave_out_docstrings_comments_and_blank_lines():
+    assert checkpoints.code_lines(SOURCE).splitlines() == [
+        "import math",
+        "def f(x):",
+        '    text = """a string',
+        "# not a comment",  # inside a string literal: kept, with its blank line
+        "",
+        'that keeps its blank line"""',
+        "    return math.sqrt(x) + len(text)",
+        "class C:",
+        '    def g(self): "shares its line"; return 1',  # a docstring sharing its line with code stays
+    ]
+
+
+@pytest.mark.parametrize("edit", [
+    ('"""Module docstring."""', '"""Another module docstring."""'),
+    ("over two lines.", "over two lines, reworded."),
+    ("# a trailing comment", "# another trailing comment"),
+    ("# a comment on its own line", "# a comment on its own line\n# and a second one\n\n"),
+    ('"one-line docstring"', '"one-line docstring, longer"'),
+    ("\n", "\r\n"),
+])
+def test_code_lines_do_not_change_with_documentation(edit):
+    assert checkpoints.code_lines(SOURCE.replace(*edit)) == checkpoints.code_lines(SOURCE)
+
+
+@pytest.mark.parametrize("edit", [
+    ("math.sqrt(x)", "math.sqrt(x + 1)"),
+    ("# not a comment", "# not a comment either"),
+    ("that keeps its blank line", "that changes a string literal"),
+    ('"shares its line"; return 1', '"shares its line"; return 2'),
+    ("    return math.sqrt(x) + len(text)", "    if x:\n        return math.sqrt(x) + len(text)"),
+])
+def test_code_lines_change_with_code(edit):
+    assert checkpoints.code_lines(SOURCE.replace(*edit)) != checkpoints.code_lines(SOURCE)
+
+
+def test_the_code_version_keeps_through_a_docstring_edit_and_moves_with_code(tmp_path, monkeypatch):
+    for name in checkpoints.CORE_MODULES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((checkpoints.PACKAGE / name).read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(checkpoints, "PACKAGE", tmp_path)
+    before = checkpoints.code_version()
+    train = tmp_path / "train.py"
+    source = train.read_text(encoding="utf-8")
+    train.write_text(source.replace('"""', '"""A reworded docstring. ', 1), encoding="utf-8")
+    assert checkpoints.code_version() == before
+    train.write_text(source + "\nEXTRA = 1\n", encoding="utf-8")
+    assert checkpoints.code_version() != before
+
+
 def test_file_names_carry_method_seed_and_a_hash_of_the_whole_fingerprint():
     m = model()
     a, b = fingerprint(m), fingerprint(m, n_images=65)
