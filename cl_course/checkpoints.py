@@ -14,6 +14,7 @@ differs, so a cache is retrained rather than silently reused.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import io
 import os
@@ -58,12 +59,14 @@ def code_version(objective=None, extra: tuple[str, ...] = ()) -> str:
     return digest.hexdigest()[:12]
 
 
+@functools.lru_cache(maxsize=128)  # every fingerprint of a notebook hashes the same few files
 def code_lines(source: str) -> str:
     """``source`` (Python) without what does not run: docstrings that stand on lines of their own,
     comments, blank lines; the lines that remain are kept as written (indentation included), one
     per line. Comments are found by the tokenizer, docstrings by the parser, so a ``#`` or a blank
     line inside a string literal still counts."""
-    lines = source.splitlines()
+    source = source.replace("\r\n", "\n").replace("\r", "\n")
+    lines = source.split("\n")  # the tokenizer's rows (str.splitlines would also split at form feeds)
     code_rows: set[int] = set()  # 1-based rows that hold a token other than a comment
     comment_at: dict[int, int] = {}  # row -> column where its comment starts
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
