@@ -53,10 +53,10 @@ def ring_thresholds(logits: torch.Tensor, batch: int, first: int, stop: int) -> 
     when ``first == 0`` (no upper cut).
 
     Only two order statistics per row are needed, never a sort. On a CPU, numpy's introselect
-    (``ndarray.partition``) finds one in linear time, about 8x faster than ``torch.topk`` or
-    ``torch.kthvalue`` on a 1024-wide row here (``benchmarks/bench_losses.py``); the second is then
-    selected among the ``stop`` values the first partition put at the row's end. Other devices use
-    ``torch.topk``, which is fast there.
+    (``ndarray.partition``) finds one in linear time, several times faster than ``torch.topk`` or
+    ``torch.kthvalue`` here (``benchmarks/bench_losses.py``); the second is then selected among the
+    ``stop`` values the first partition put at the row's end. Other devices use ``torch.topk``, which
+    is fast there.
     """
     if logits.device.type == "cpu":
         return _thresholds_by_partition(logits, batch, first, stop)
@@ -69,16 +69,82 @@ def _negatives_only(x, rows, target, fill):
     return x
 
 
+# numpy (2.x, with AVX-512) partitions a row of up to 512 int32 keys in registers, about 0.9 ns a key
+# here, and a 1,024-wide row at about 3.9 ns a key (float32: 1.8 and 4.6 ns; README, loss costs): rows
+# wider than this are cut into pieces of at most this width first (_partition_largest).
+FAST_PARTITION_WIDTH = 512
+
+
+def order_keys(x: torch.Tensor) -> torch.Tensor:
+    """int32 keys in the order of the float32 values ``x`` (not NaN): ``a < b`` exactly when
+    ``key(a) < key(b)``, so an order statistic of the keys is that of the values, exactly; numpy
+    partitions int32 about twice as fast as float32. A non-negative float's bits already count up
+    with its value; a negative one's count down, so its 31 low bits are flipped. The map is its own
+    inverse (:func:`key_values`). ``-0.0`` gets the key just below ``+0.0``'s."""
+    return _flip_negatives(x.contiguous().view(torch.int32))
+
+
+def key_values(keys: torch.Tensor) -> torch.Tensor:
+    """The float32 values of :func:`order_keys`' keys."""
+    return _flip_negatives(keys.contiguous()).view(torch.float32)
+
+
+def _flip_negatives(bits):
+    flip = bits >> 31           # -1 where the sign bit is set, else 0: one new tensor, then in place
+    flip &= 0x7FFFFFFF
+    flip ^= bits
+    return flip
+
+
+def _pieces(width: int, k: int) -> int:
+    """How many pieces :func:`_partition_largest` cuts a row of ``width`` into to find its ``k``
+    largest: 1 (no cut) unless the row is wider than ``FAST_PARTITION_WIDTH`` and the ``k`` largest
+    of every piece, together, fit in that width."""
+    parts = -(-width // FAST_PARTITION_WIDTH)
+    return parts if parts > 1 and parts * k <= FAST_PARTITION_WIDTH else 1
+
+
+def _partition_largest(x: np.ndarray, k: int) -> np.ndarray:
+    """Partition each row of ``x`` (``(rows, width)``, ``k <= width``) so that its ``k`` largest
+    values fill its last ``k`` columns, the ``k``-th largest first among them; returns the
+    partitioned array (``x`` itself, changed in place, or a narrower one).
+
+    A row's ``k`` largest values are among the ``k`` largest of each of its pieces. So a row wider
+    than ``FAST_PARTITION_WIDTH`` is cut into ``p`` pieces of at most that width (the dtype's lowest
+    value pads the last), each piece is partitioned, and the row's ``k`` largest are then selected
+    among the ``p·k`` values kept: exact, and cheaper whenever ``p·k`` fits in that width too.
+    """
+    rows, width = x.shape
+    parts = _pieces(width, k)
+    if parts > 1:
+        piece = -(-width // parts)
+        if piece * parts != width:
+            lowest = np.iinfo(x.dtype).min if np.issubdtype(x.dtype, np.integer) else -np.inf
+            padded = np.full((rows, piece * parts), lowest, dtype=x.dtype)
+            padded[:, :width] = x
+            x = padded
+        pieces = x.reshape(rows * parts, piece)
+        pieces.partition(piece - k, axis=1)
+        x = pieces.reshape(rows, parts, piece)[:, :, piece - k:].reshape(rows, parts * k)  # a copy
+        width = parts * k
+    x.partition(width - k, axis=1)
+    return x
+
+
 def _thresholds_by_partition(logits, batch, first, stop):
     n2 = 2 * batch
     rows, target = np.arange(n2), positive_index(batch, logits.device).cpu().numpy()
-    x = _negatives_only(logits.detach().float().cpu().numpy().copy(), rows, target, -np.inf)  # numpy has no bf16
-    x.partition(n2 - stop, axis=1)                       # ascending: the `stop` largest sit at the end
-    lo = torch.from_numpy(x[:, n2 - stop].copy())
-    if first == 0:
-        return None, lo
-    hi = np.partition(x[:, n2 - stop:], stop - 1 - first, axis=1)[:, stop - 1 - first]  # among the `stop` closest
-    return torch.from_numpy(np.ascontiguousarray(hi)), lo
+    keys = order_keys(logits.detach().float().cpu()).numpy()   # a new array: numpy may change it
+    keys = _negatives_only(keys, rows, target, np.iinfo(np.int32).min)
+    hi = None
+    if first > 0 and _pieces(n2, first + 1) > 1 and _pieces(n2, stop) == 1:
+        # a wide ring: its upper end is cheaper from pieces of the whole row than among the `stop` largest
+        hi = _partition_largest(keys.copy(), first + 1)[:, -(first + 1)]
+    top = _partition_largest(keys, stop)[:, -stop:]      # each row's `stop` largest, its `stop`-th first
+    if first > 0 and hi is None:
+        hi = np.partition(top, stop - 1 - first, axis=1)[:, stop - 1 - first]
+    lo = key_values(torch.from_numpy(np.ascontiguousarray(top[:, 0])))
+    return (None if hi is None else key_values(torch.from_numpy(np.ascontiguousarray(hi)))), lo
 
 
 def _thresholds_by_topk(logits, batch, first, stop):
@@ -146,12 +212,12 @@ def ring_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, l
     # The ring as an additive mask built without gradient (0 kept, the dtype's lowest value dropped: its
     # softmax weight is exactly 0, as with -inf): one pass forward and none backward, where a masked
     # copy with gradient costs one each way.
-    bias = outside.mul_(torch.finfo(outside.dtype).max)
     # With resampling, (N / |ring(i)|) · sum_ring e^{s} next to e^{p} is the same softmax as sum_ring e^{s}
     # next to e^{p - log(N / |ring(i)|)}: shift the positive's logit instead of every kept one.
-    # The count in float32: in bf16 counts above 256 are not exact.
+    # |ring(i)| = 2B + (the row's sum of 0 kept / -1 not), summed in float32: bf16 is not exact above 256.
+    kept = outside.sum(1, dtype=torch.float32).add_(2 * batch) if resample else None
+    bias = outside.mul_(torch.finfo(outside.dtype).max)
     if resample:
-        kept = (bias == 0).sum(1, dtype=torch.float32)
         bias[rows, target] = -torch.log((2 * batch - 2) / kept)
     else:
         bias[rows, target] = 0.0

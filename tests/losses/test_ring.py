@@ -186,7 +186,9 @@ def test_resampled_ring_gradients_match_the_loop():
     torch.testing.assert_close(z2.grad, r2.grad.float(), atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("batch, first, stop", [(4, 0, 3), (8, 1, 3), (64, 2, 13), (64, 6, 76), (33, 0, 64)])
+@pytest.mark.parametrize("batch, first, stop", [(4, 0, 3), (8, 1, 3), (64, 2, 13), (64, 6, 76), (33, 0, 64),
+                                               # rows cut into pieces: 2 exact, 3 padded, a wide ring's upper end alone
+                                               (257, 6, 52), (515, 11, 103), (512, 52, 614), (300, 0, 120)])
 def test_the_cpu_partition_and_the_device_topk_give_the_same_ring_ends(batch, first, stop):
     # The CPU path (numpy's introselect) and the path other devices take (torch.topk) must select
     # the same two order statistics among each anchor's negatives; both run here on the CPU.
@@ -205,7 +207,8 @@ def test_the_cpu_partition_and_the_device_topk_give_the_same_ring_ends(batch, fi
     torch.testing.assert_close(lo_p, neg[:, stop - 1], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("batch, lower, upper", [(6, 0.0, 1.0), (6, 0.1, 0.6), (8, 0.0, 0.3), (64, 0.01, 0.1), (33, 0.5, 1.0)])
+@pytest.mark.parametrize("batch, lower, upper", [(6, 0.0, 1.0), (6, 0.1, 0.6), (8, 0.0, 0.3), (64, 0.01, 0.1), (33, 0.5, 1.0),
+                                                 (300, 0.01, 0.1), (515, 0.05, 0.6)])
 def test_the_loss_keeps_exactly_the_negatives_of_ring_mask_ties_included(batch, lower, upper):
     # The loss builds its ring with float arithmetic (it is cheaper); it must select what two
     # comparisons with the ring's ends select, also where values tie at an end of the ring (repeated
@@ -231,3 +234,60 @@ def test_the_loss_keeps_exactly_the_negatives_of_ring_mask_ties_included(batch, 
         torch.testing.assert_close(outside, want.to(dtype) - 1, rtol=0, atol=0)
         assert torch.equal(ring_mask(logits, batch, lower, upper), want)
 
+
+
+def ring_by_sort(z1, z2, t, lower, upper, resample):
+    """The ring loss in float64 from a full sort of each anchor's negatives (no partition, no
+    thresholds): fast enough for the batch sizes where the CPU selection cuts rows into pieces."""
+    z = F.normalize(torch.cat([z1, z2]).double(), dim=1)
+    n2 = z.shape[0]
+    n = n2 - 2
+    sim = z @ z.T
+    neg = negative_mask(n2 // 2, z.device)
+    ranks = sim.masked_fill(~neg, float("-inf")).argsort(dim=1, descending=True).argsort(dim=1)
+    kept = neg & (ranks >= lower * n) & (ranks < upper * n)
+    pos = torch.exp(sim[torch.arange(n2), (torch.arange(n2) + n2 // 2) % n2] / t)
+    ring = (torch.exp(sim / t) * kept).sum(1)
+    w = n / kept.sum(1) if resample else 1.0
+    return -torch.log(pos / (pos + w * ring)).mean()
+
+
+@pytest.mark.parametrize("batch, lower, upper", [(257, 0.01, 0.1), (515, 0.01, 0.1), (512, 0.05, 0.6), (300, 0.0, 0.2)])
+@pytest.mark.parametrize("resample", [False, True])
+def test_ring_matches_a_full_sort_where_rows_are_cut_into_pieces(batch, lower, upper, resample):
+    # Above 256 images a row of the similarities is wider than FAST_PARTITION_WIDTH and the CPU
+    # selection works on pieces (padded when the width does not divide); it must keep the ranks a sort keeps.
+    gen = torch.Generator().manual_seed(batch)
+    z1, z2 = randn(gen, batch, 16), randn(gen, batch, 16)
+    got = ring_nt_xent(z1, z2, 0.5, lower, upper, resample=resample)
+    assert got.item() == pytest.approx(ring_by_sort(z1, z2, 0.5, lower, upper, resample).item(), rel=1e-5)
+
+
+def test_order_keys_sort_floats_exactly_and_map_back_bit_for_bit():
+    from cl_course.losses.ring import key_values, order_keys
+    f = torch.finfo(torch.float32)
+    special = torch.tensor([float("-inf"), -f.max, -2.5, -1.0, -f.tiny, -1e-45, 0.0, 1e-45, f.tiny, 1.0,
+                            1.0000001, 2.5, f.max, float("inf")])  # ascending; +-1e-45: subnormals
+    keys = order_keys(special)
+    assert keys.dtype == torch.int32 and bool((keys[1:] > keys[:-1]).all())
+    assert order_keys(torch.tensor([-0.0])).item() == order_keys(torch.tensor([0.0])).item() - 1
+    x = torch.randn(4096, generator=torch.Generator().manual_seed(0)) * 3
+    assert torch.equal(order_keys(x).argsort(), x.argsort())
+    for v in (special, x, torch.tensor([-0.0])):
+        assert torch.equal(key_values(order_keys(v)).view(torch.int32), v.view(torch.int32))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.float32])
+@pytest.mark.parametrize("width, k", [(100, 7), (512, 103), (513, 1), (1024, 103), (1024, 256), (1030, 103),
+                                      (1024, 257), (1500, 40), (1024, 1024)])
+def test_partition_largest_puts_each_rows_k_largest_last_the_kth_first(dtype, width, k):
+    from cl_course.losses.ring import FAST_PARTITION_WIDTH, _partition_largest, _pieces
+    rng = np.random.default_rng(width + k)
+    x = rng.integers(-50, 50, size=(64, width)).astype(dtype)  # a small range: many ties
+    want = np.sort(x, axis=1)[:, width - k:]
+    got = _partition_largest(x.copy(), k)
+    top = got[:, got.shape[1] - k:]
+    assert np.array_equal(np.sort(top, axis=1), want)         # the k largest, as a multiset
+    assert np.array_equal(top[:, 0], want[:, 0])              # the k-th largest first
+    cut = width > FAST_PARTITION_WIDTH and -(-width // FAST_PARTITION_WIDTH) * k <= FAST_PARTITION_WIDTH
+    assert (_pieces(width, k) > 1) == cut
