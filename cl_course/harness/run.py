@@ -76,6 +76,27 @@ def check_somewhere_known(notebooks: list[Path], params: dict) -> None:
             raise SystemExit(str(unknown_parameter(name, known, "the course's notebooks")))
 
 
+# Parameters and environment variables that name files or folders. papermill starts each kernel in
+# notebooks/, so a relative path would be read from there; the runner resolves it first, against the
+# folder it was started in (the repository root under scripts/course.sh), where the user meant it.
+PATH_PARAMETERS = ("data_root", "checkpoint")
+PATH_VARIABLES = ("CL_COURSE_CACHE", "CL_COURSE_DATA")
+
+
+def resolve_paths(params: dict) -> dict:
+    """``params`` with each path parameter (``PATH_PARAMETERS``) made absolute against the current folder."""
+    return {k: str(Path(v).expanduser().resolve()) if k in PATH_PARAMETERS and isinstance(v, str) and v else v
+            for k, v in params.items()}
+
+
+def resolve_path_variables() -> None:
+    """Make ``$CL_COURSE_CACHE`` and ``$CL_COURSE_DATA`` absolute against the current folder (the
+    kernels inherit them)."""
+    for name in PATH_VARIABLES:
+        if os.environ.get(name):
+            os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
+
+
 def parameters_for(nb: Path, params: dict, where_known: dict) -> dict:
     """``params`` and the ``where_known`` ones that notebook ``nb`` has."""
     known = notebook_defaults(nb.stem, nb.parent) or {}
@@ -114,10 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile is not None:
         params["profile"] = args.profile
     if args.data_root is not None:
-        params["data_root"] = str(Path(args.data_root).resolve())
+        params["data_root"] = args.data_root
+    params = resolve_paths(params)
     check_parameters(notebooks, {**params, **({"seed": 0} if args.seeds else {}), "output_dir": ""})
-    where_known = {key: parse_value(value) for key, value in args.parameter_where_known}
+    where_known = resolve_paths({key: parse_value(value) for key, value in args.parameter_where_known})
     check_somewhere_known(notebooks, where_known)
+    resolve_path_variables()
     os.environ["CL_COURSE_QUIET"] = "1"  # one line per epoch instead of progress bars
     if args.seeds is None:
         return run_once(pm, notebooks, Path(args.runs_dir) / name, params, args, where_known)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,34 @@ def test_the_exit_code_counts_only_this_calls_notebooks(tmp_path, fake_notebook)
     fake_notebook["fail"] = False
     assert run.main(["02", "--name", "r", "--runs-dir", str(runs)]) == 0  # 01's failure stays in the summary
     assert "**FAILED** 01_fake" in (runs / "r" / "summary.md").read_text()
+
+
+def test_relative_paths_reach_the_kernels_resolved_against_the_folder_the_runner_started_in(
+        tmp_path, fake_notebook, monkeypatch):
+    # papermill starts kernels in notebooks/: a relative checkpoint, data root or cache folder given on
+    # the command line must arrive absolute, as the user meant it from where they typed it.
+    import papermill
+    monkeypatch.setattr(run, "notebook_defaults",
+                        lambda stem, folder: {k: None for k in ("seed", "output_dir", "checkpoint", "data_root")})
+    seen = {}
+
+    def fake_execute(inp, out, parameters, **kwargs):
+        seen.update(parameters, cache=os.environ.get("CL_COURSE_CACHE"), data=os.environ.get("CL_COURSE_DATA"),
+                    cwd=kwargs.get("cwd"))
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    here = tmp_path / "repo"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("CL_COURSE_CACHE", "runs/cache-cpu")
+    monkeypatch.setenv("CL_COURSE_DATA", "../shared/data")
+    run.main(["01", "--name", "r", "--runs-dir", "runs", "--data-root", "../shared/data",
+              "-P", "checkpoint", "runs/start/cache"])
+    assert seen["checkpoint"] == str(here / "runs" / "start" / "cache")
+    assert seen["data_root"] == str(tmp_path / "shared" / "data")
+    assert seen["cache"] == str(here / "runs" / "cache-cpu")
+    assert seen["data"] == str(tmp_path / "shared" / "data")
+    assert seen["output_dir"] == str(here / "runs" / "r")
+    assert seen["cwd"] == str(run.NOTEBOOKS)  # the kernel does run elsewhere: what made the resolving needed
+    run.main(["01", "--name", "r", "--runs-dir", "runs", "-p", "checkpoint", "/abs/enc.pt", "-p", "data_root", "None"])
+    assert seen["checkpoint"] == "/abs/enc.pt" and seen["data_root"] is None
