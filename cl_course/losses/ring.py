@@ -106,8 +106,8 @@ def _pieces(width: int, k: int) -> int:
 
 
 def _partition_largest(x: np.ndarray, k: int) -> np.ndarray:
-    """Partition each row of ``x`` (``(rows, width)``, ``k <= width``) so that its ``k`` largest
-    values fill its last ``k`` columns, the ``k``-th largest first among them; returns the
+    """Partition each row of the integer keys ``x`` (``(rows, width)``, ``k <= width``) so that its
+    ``k`` largest fill its last ``k`` columns, the ``k``-th largest first among them; returns the
     partitioned array (``x`` itself, changed in place, or a narrower one).
 
     A row's ``k`` largest values are among the ``k`` largest of each of its pieces. So a row wider
@@ -120,8 +120,7 @@ def _partition_largest(x: np.ndarray, k: int) -> np.ndarray:
     if parts > 1:
         piece = -(-width // parts)
         if piece * parts != width:
-            lowest = np.iinfo(x.dtype).min if np.issubdtype(x.dtype, np.integer) else -np.inf
-            padded = np.full((rows, piece * parts), lowest, dtype=x.dtype)
+            padded = np.full((rows, piece * parts), np.iinfo(x.dtype).min, dtype=x.dtype)
             padded[:, :width] = x
             x = padded
         pieces = x.reshape(rows * parts, piece)
